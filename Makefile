@@ -1,0 +1,45 @@
+# Everyday entry points. Every target that needs Python creates .venv first (only Python 3.11 and
+# make are required on the machine).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export BACKTEST_DATA_ROOT ?= $(CURDIR)/data
+export DBT_PROFILES_DIR := $(CURDIR)
+DEMO_DIR := $(BACKTEST_DATA_ROOT)/demo_market
+
+.PHONY: setup demo run discover-edges test test-fast check-hygiene bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/backtest demo --data-root $(BACKTEST_DATA_ROOT)
+
+run: $(STAMP)
+	$(BIN)/backtest demo --data-root $(BACKTEST_DATA_ROOT)
+
+discover-edges: $(STAMP)
+	@echo "discover-edges: phase 1/phase 2 discovery models have not landed yet (issue 'Phase 2 discovery')." >&2
+	@exit 2
+
+check-hygiene: $(STAMP)
+	$(BIN)/python -m ingest.hygiene
+
+test: $(STAMP) check-hygiene
+	$(BIN)/pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/python -m ingest.bench
+
+clean:
+	rm -rf $(VENV) target logs

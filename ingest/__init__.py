@@ -1,0 +1,1 @@
+"""Binance archive downloader, Parquet lake writer, demo market generator and the `backtest` CLI."""

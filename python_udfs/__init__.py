@@ -1,0 +1,1 @@
+"""Python functions the warehouse calls: statistics, costs and the backtest engine, registered as DuckDB UDFs."""
