@@ -85,6 +85,9 @@ class LedgerEntry:
     had_header: bool | None = None
     lake_path: str | None = None
     absent_columns: list[str] = field(default_factory=list)
+    """Columns the source does not carry (NULL in the lake, never zero)."""
+    days_missing: list[str] = field(default_factory=list)
+    """Days of a monthly archive's month with no rows at all (fetched from daily archives)."""
     message: str | None = None
     ingested_at: str | None = None
 

@@ -1,0 +1,85 @@
+"""`backtest`: the one command line entry point for what dbt does not do (download data, build
+the demo market, run the pipeline). Bad input exits with code 2 and one line saying what to fix."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+from ingest.archive_source import DEFAULT_SOURCE, SourceError, open_source
+from ingest.ingest_run import Ingester, LakeBusy
+from ingest.plan import IngestRequest, RequestError
+
+
+class UsageError(ValueError):
+    """Input the user must fix; printed as one line, exit code 2."""
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get("BACKTEST_DATA_ROOT", "data"))
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a date (YYYY-MM-DD)") from exc
+
+
+def add_ingest(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("ingest", help="download Binance archives into the Parquet lake")
+    parser.add_argument("--source", default=DEFAULT_SOURCE,
+                        help="archive base URL or a local folder laid out like it (default: %(default)s)")
+    parser.add_argument("--market", required=True, type=_csv, help="um, spot, or both comma-separated")
+    parser.add_argument("--kind", required=True, type=_csv,
+                        help="klines, markPriceKlines, indexPriceKlines, premiumIndexKlines, fundingRate, "
+                             "metrics, bookTicker, liquidationSnapshot (comma-separated)")
+    parser.add_argument("--interval", default=None, help="kline interval, e.g. 5m (kline kinds only)")
+    parser.add_argument("--symbols", required=True, type=_csv, help="e.g. BTCUSDT,ETHUSDT")
+    parser.add_argument("--start", required=True, type=_date)
+    parser.add_argument("--end", required=True, type=_date)
+    parser.add_argument("--jobs", type=int, default=4, help="concurrent downloads (default: %(default)s)")
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $BACKTEST_DATA_ROOT or ./data")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.set_defaults(handler=run_ingest)
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    request = IngestRequest(markets=args.market, kinds=args.kind, symbols=args.symbols,
+                            start=args.start, end=args.end, interval=args.interval)
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    ingester = Ingester(source=open_source(args.source), data_root=args.data_root or default_data_root(),
+                        jobs=args.jobs, show_progress=not args.quiet)
+    report = ingester.run(request)
+    for line in report.summary_lines():
+        print(line)
+    return 1 if report.count("quarantined") or report.count("failed") else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="backtest", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_ingest(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (UsageError, RequestError, LakeBusy, SourceError) as exc:
+        print(f"backtest {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
