@@ -44,6 +44,7 @@ def write_parquet_atomic(table: pa.Table, target: Path) -> None:
             table.replace_schema_metadata(None),
             tmp,
             compression="zstd",
+            use_dictionary=[f.name for f in table.schema if pa.types.is_string(f.type)],
             row_group_size=1 << 20,
             write_statistics=True,
             store_schema=False,

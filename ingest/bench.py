@@ -1,0 +1,153 @@
+"""`make bench`: throughput and peak memory per pipeline stage, each against a plain-Python
+baseline measured in the same run. Numbers, not timed unit tests.
+
+Each measurement runs in a fresh subprocess so its peak RSS is its own. Results are printed and
+written to `$BACKTEST_DATA_ROOT/bench/latest.json`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+MONTH_START_MS = 1_704_067_200_000  # 2024-01-01
+
+
+def synthetic_kline_csv(rows: int, step_ms: int, seed: int) -> bytes:
+    """A month of plausible 12-column klines, formatted with numpy (fast, deterministic)."""
+    rng = np.random.default_rng(seed)
+    open_time = MONTH_START_MS + np.arange(rows, dtype=np.int64) * step_ms
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 1e-3, rows)))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 1e-3, rows))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 1e-3, rows))
+    volume = rng.gamma(2.0, 50.0, rows)
+    taker = volume * rng.uniform(0.3, 0.7, rows)
+    count = rng.integers(10, 5000, rows)
+    columns = [open_time, open_, high, low, close, volume, open_time + step_ms - 1, volume * close, count,
+               taker, taker * close, np.zeros(rows, dtype=np.int64)]
+    buffer = io.StringIO()
+    fmt = ["%d", "%.8f", "%.8f", "%.8f", "%.8f", "%.5f", "%d", "%.8f", "%d", "%.5f", "%.8f", "%d"]
+    np.savetxt(buffer, np.column_stack([c.astype(np.float64) if f != "%d" else c for c, f in zip(columns, fmt)]),
+               fmt=fmt, delimiter=",")
+    return buffer.getvalue().encode()
+
+
+def write_archive(root: Path, symbol: str, interval: str, payload: bytes) -> None:
+    name = f"{symbol}-{interval}-2024-01"
+    folder = root / "data" / "futures" / "um" / "monthly" / "klines" / symbol / interval
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{name}.csv", payload)
+    (folder / f"{name}.zip").write_bytes(buffer.getvalue())
+    (folder / f"{name}.zip.CHECKSUM").write_text(f"{hashlib.sha256(buffer.getvalue()).hexdigest()}  {name}.zip\n")
+
+
+def _measure_ingest(source: str, interval: str, symbols: str, data_root: str) -> dict[str, float]:
+    from ingest.archive_source import LocalFolderSource
+    from ingest.ingest_run import Ingester
+    from ingest.plan import IngestRequest
+
+    request = IngestRequest(("um",), ("klines",), tuple(symbols.split(",")), date(2024, 1, 1),
+                            date(2024, 1, 31), interval)
+    started = time.perf_counter()
+    report = Ingester(LocalFolderSource(Path(source)), Path(data_root), jobs=1, show_progress=False).run(request)
+    seconds = time.perf_counter() - started
+    return {"rows": report.rows_written, "seconds": seconds, "archives": report.count("ingested")}
+
+
+def _measure_csv_baseline(source: str, interval: str, symbols: str) -> dict[str, float]:
+    """The same archives parsed with the `csv` module into typed Python rows (no writing)."""
+    rows = 0
+    started = time.perf_counter()
+    for symbol in symbols.split(","):
+        name = f"{symbol}-{interval}-2024-01"
+        path = Path(source) / "data/futures/um/monthly/klines" / symbol / interval / f"{name}.zip"
+        payload = path.read_bytes()
+        hashlib.sha256(payload).hexdigest()
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            text = archive.read(f"{name}.csv").decode()
+        parsed = [
+            (int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), int(r[6]),
+             float(r[7]), int(r[8]), float(r[9]), float(r[10]))
+            for r in csv.reader(io.StringIO(text))
+        ]
+        rows += len(parsed)
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
+def _child(kind: str, *args: str) -> dict[str, float]:
+    """Run one measurement in a fresh interpreter; returns its result plus peak RSS in MB."""
+    code = (
+        "import json, resource, sys; from ingest import bench; "
+        f"r = bench._measure_{kind}(*sys.argv[1:]); "
+        "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_ingest(workdir: Path) -> list[dict[str, object]]:
+    """Rows/s parsed, verified and written for a month of 5m and 1m klines (one core), the csv
+    baseline, and peak memory for 4 vs 16 archives (flat memory means streaming)."""
+    results: list[dict[str, object]] = []
+    source = workdir / "archive"
+    cases = {"5m": (8928, 300_000), "1m": (44_640, 60_000)}
+    symbols = [f"SYM{i:02d}USDT" for i in range(16)]
+    for interval, (rows, step) in cases.items():
+        for i, symbol in enumerate(symbols):
+            write_archive(source, symbol, interval, synthetic_kline_csv(rows, step, seed=i))
+    for interval in cases:
+        for count in (4, 16):
+            chosen = ",".join(symbols[:count])
+            lake = tempfile.mkdtemp(dir=workdir)
+            ours = _child("ingest", str(source), interval, chosen, lake)
+            base = _child("csv_baseline", str(source), interval, chosen)
+            results.append({
+                "stage": "ingest", "case": f"{count} monthly archives of {interval} klines",
+                "rows": ours["rows"], "seconds": round(ours["seconds"], 3),
+                "rows_per_s": round(ours["rows"] / ours["seconds"]),
+                "peak_rss_mb": round(ours["peak_rss_mb"], 1),
+                "baseline": "csv module parse only (no write)",
+                "baseline_rows_per_s": round(base["rows"] / base["seconds"]),
+                "speedup_vs_baseline": round((ours["rows"] / ours["seconds"]) / (base["rows"] / base["seconds"]), 1),
+            })
+    return results
+
+
+def print_table(results: list[dict[str, object]]) -> None:
+    for row in results:
+        extras = "  ".join(f"{k}={v}" for k, v in row.items() if k not in ("stage", "case"))
+        print(f"[{row['stage']}] {row['case']}: {extras}")
+
+
+def main() -> int:
+    data_root = Path(os.environ.get("BACKTEST_DATA_ROOT", "data"))
+    out = data_root / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        results = bench_ingest(Path(tmp))
+    print_table(results)
+    payload = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+               "run_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": results}
+    (out / "latest.json").write_text(json.dumps(payload, indent=1) + "\n")
+    print(f"bench: results written to {out / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
