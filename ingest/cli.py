@@ -64,10 +64,58 @@ def run_ingest(args: argparse.Namespace) -> int:
     return 1 if report.count("quarantined") or report.count("failed") else 0
 
 
+def add_demo_market(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("demo-market", help="write a synthetic Binance archive with planted effects")
+    parser.add_argument("--out", required=True, type=Path, help="folder to write the archive into")
+    parser.add_argument("--symbols", type=int, default=6, help="number of symbols (default: %(default)s)")
+    parser.add_argument("--start", type=_date, default=date(2024, 3, 1), help="first day (default: %(default)s)")
+    parser.add_argument("--months", type=int, default=12, help="months of data (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
+    parser.add_argument("--effects", type=Path, default=None, help="planted-effects YAML (default: the shipped one)")
+    parser.set_defaults(handler=run_demo_market)
+
+
+def run_demo_market(args: argparse.Namespace) -> int:
+    from ingest.demo_market import DemoConfig, generate
+
+    if args.symbols < 1 or args.months < 1:
+        raise UsageError("--symbols and --months must be at least 1")
+    if args.effects is not None and not args.effects.is_file():
+        raise UsageError(f"effects file {args.effects} does not exist")
+    out = generate(DemoConfig(out=args.out, symbols=args.symbols, start=args.start, months=args.months,
+                              seed=args.seed, effects=args.effects), progress=print)
+    print(f"demo-market: archive written to {out}")
+    return 0
+
+
+def add_demo(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("demo", help="the main job on the demo market: generate, ingest, dbt build")
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $BACKTEST_DATA_ROOT or ./data")
+    parser.add_argument("--symbols", type=int, default=6)
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rebuild", action="store_true", help="regenerate the demo archive")
+    parser.set_defaults(handler=run_demo_command)
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    from ingest.pipeline import PipelineError, run_demo
+
+    try:
+        run_demo(args.data_root or default_data_root(), symbols=args.symbols, months=args.months,
+                 seed=args.seed, rebuild=args.rebuild)
+    except PipelineError as exc:
+        print(f"backtest demo: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backtest", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     add_ingest(sub)
+    add_demo_market(sub)
+    add_demo(sub)
     return parser
 
 
