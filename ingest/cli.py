@@ -9,6 +9,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from ingest import freqtrade_import
 from ingest.archive_source import DEFAULT_SOURCE, SourceError, open_source
 from ingest.ingest_run import Ingester, LakeBusy
 from ingest.plan import IngestRequest, RequestError
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backtest", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     add_ingest(sub)
+    freqtrade_import.register(sub)
     add_demo_market(sub)
     add_demo(sub)
     return parser
