@@ -30,7 +30,7 @@ discover-edges: $(STAMP)
 	@exit 2
 
 check-hygiene: $(STAMP)
-	$(BIN)/python -m ingest.hygiene
+	$(BIN)/python -m ingest.pit_lint
 
 test: $(STAMP) check-hygiene
 	$(BIN)/pytest -q
