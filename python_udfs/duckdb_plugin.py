@@ -1,0 +1,96 @@
+"""Registers the project's scalar Python UDFs on DuckDB connections.
+
+dbt-duckdb loads `Plugin` (profiles.yml, `plugins: - module: python_udfs.duckdb_plugin`) and calls
+`configure_connection` on the connection every model runs on; tests, notebooks and the CLI call
+`register_udfs(conn)` directly on any connection.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dbt.adapters.duckdb.plugins import BasePlugin
+from duckdb import sqltypes
+
+from python_udfs.distributions import student_t_p_two_sided, student_t_sf
+
+VectorFn = Callable[..., npt.NDArray[np.float64]]
+
+
+@dataclass(frozen=True)
+class ScalarUdf:
+    """One numpy function exposed to SQL: NaN results become NULL, NULL inputs arrive as NaN."""
+
+    name: str
+    fn: VectorFn
+    parameters: tuple[sqltypes.DuckDBPyType, ...]
+    return_type: sqltypes.DuckDBPyType
+
+
+UDFS: tuple[ScalarUdf, ...] = (
+    ScalarUdf("student_t_sf", student_t_sf, (sqltypes.DOUBLE, sqltypes.DOUBLE), sqltypes.DOUBLE),
+    ScalarUdf("student_t_p_two_sided", student_t_p_two_sided, (sqltypes.DOUBLE, sqltypes.DOUBLE),
+              sqltypes.DOUBLE),
+)
+
+
+def _to_float_numpy(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.float64]:
+    """Arrow column -> float64 numpy array with NULL as NaN (one copy at most, no Python loop)."""
+    return np.asarray(pc.fill_null(pc.cast(values, pa.float64()), np.nan).to_numpy(), dtype=np.float64)
+
+
+def _arrow_udf(fn: VectorFn) -> Callable[..., pa.Array]:
+    """Wrap a numpy function as a DuckDB arrow UDF: NULL in -> NaN -> NULL out."""
+
+    def udf(*columns: pa.Array | pa.ChunkedArray) -> pa.Array:
+        result = np.asarray(fn(*(_to_float_numpy(column) for column in columns)), dtype=np.float64)
+        return pa.array(result, type=pa.float64(), mask=np.isnan(result))
+
+    udf.__name__ = fn.__name__
+    udf.__doc__ = fn.__doc__
+    udf.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]  # DuckDB reads the arity
+    return udf
+
+
+def register_udfs(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Register every UDF in `UDFS` on `conn` (replacing earlier registrations of the same name)."""
+    for spec in UDFS:
+        try:
+            conn.remove_function(spec.name)
+        except duckdb.Error:
+            pass  # not registered yet on this connection
+        conn.create_function(
+            spec.name,
+            _arrow_udf(spec.fn),
+            list(spec.parameters),
+            spec.return_type,
+            type="arrow",
+            null_handling="special",
+            side_effects=False,
+        )
+    return conn
+
+
+class Plugin(BasePlugin):
+    """dbt-duckdb plugin: creates the database folder and registers the UDFs on each connection."""
+
+    def update_connection_config(self, creds: Any, config: dict[str, Any]) -> None:
+        """Create the folder of a file-backed warehouse (e.g. a fresh `$BACKTEST_DATA_ROOT`)
+        before DuckDB opens it; DuckDB creates the file but not its parent folders."""
+        path = str(getattr(creds, "path", "") or "")
+        if path and path != ":memory:" and ":" not in path.split(os.sep, 1)[0]:
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+    def configure_connection(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """Called by dbt-duckdb once per database connection (cursors share its functions)."""
+        register_udfs(conn)
