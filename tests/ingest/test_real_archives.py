@@ -76,3 +76,22 @@ def test_perp_1m_files_ingest_to_their_line_counts(real_lake: tuple[Path, dict[s
         group by symbol, filename"""))
     assert rows == {name: count for name, count in line_counts.items() if "-1m-" in name}
     assert rows["ALGOUSDT-1m-2024-02"] == 41_760 and rows["NEARUSDT-1m-2025-02"] == 40_320
+
+
+@pytest.mark.slow
+def test_dbt_build_passes_on_real_data(real_lake: tuple[Path, dict[str, int]]) -> None:
+    """Real archives plus a real freqtrade directory in one lake: `dbt build` (models and every data
+    test) passes, and where both sources hold a bar the archive's row (with volumes) wins."""
+    from ingest.freqtrade_import import import_directory
+    from ingest.pipeline import dbt
+
+    root, _ = real_lake
+    import_directory(require_shared_data() / "freqtrade" / "marketlab-2025", root)
+    dbt(["build"], root)
+    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    rows, distinct, archive_rows_without_volume = con.execute("""
+        select count(*), count(distinct ts),
+               count(*) filter (where ts < '2025-03-01' and quote_volume is null)
+        from stg_binance__spot_klines where symbol = 'BTCUSDT' and interval = '5m'""").fetchone()
+    assert rows == distinct and rows > SPOT_5M_ROWS
+    assert archive_rows_without_volume == 0
