@@ -27,7 +27,8 @@ import pyarrow.compute as pc
 
 from ingest.archive_source import ArchiveSource, SourceError
 from ingest.kinds import KINDS, lake_dir
-from ingest.lake import LedgerEntry, lake_root, read_ledger, record, write_parquet_atomic
+from ingest.lake import (LedgerEntry, lake_root, read_ledger, record, write_bytes_atomic, write_json_atomic,
+                         write_parquet_atomic)
 from ingest.parse_archive import ArchiveFormatError, ParsedArchive, parse_archive
 from ingest.plan import ArchiveRef, IngestRequest, daily_fallback, first_pass, month_days
 from ingest.progress import Progress
@@ -250,14 +251,12 @@ class Ingester:
     def _quarantine(self, ref: ArchiveRef, payload: bytes | None, reason: str, stored: bool) -> ArchiveOutcome:
         """Keep the bad bytes and the reason for a person to inspect; the lake's rows stay as they were."""
         base = lake_root(self.data_root) / "quarantine" / ref.path
-        base.parent.mkdir(parents=True, exist_ok=True)
         if payload is not None and (not base.exists() or base.read_bytes() != payload):
-            base.write_bytes(payload)
+            write_bytes_atomic(payload, base)
         note = base.with_name(base.name + ".reason.json")
-        body = json.dumps({"archive": ref.path, "reason": reason,
-                           "source_url": self.source.url(ref.path)}, indent=1, sort_keys=True) + "\n"
-        if not note.exists() or note.read_text() != body:
-            note.write_text(body)
+        body = {"archive": ref.path, "reason": reason, "source_url": self.source.url(ref.path)}
+        if not note.exists() or json.loads(note.read_text()) != body:
+            write_json_atomic(body, note)
         if not stored:
             record(self.data_root, self._entry(ref, "quarantined", message=reason))
         return ArchiveOutcome(ref, "quarantined", message=reason)

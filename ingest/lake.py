@@ -53,6 +53,16 @@ def write_parquet_atomic(table: pa.Table, target: Path) -> None:
     _atomic_replace(target, write)
 
 
+def write_bytes_atomic(payload: bytes, target: Path) -> None:
+    """Write raw bytes atomically."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+
+    _atomic_replace(target, write)
+
+
 def write_json_atomic(payload: dict[str, Any], target: Path) -> None:
     """Write one JSON document atomically (sorted keys, so equal content means equal bytes)."""
 
