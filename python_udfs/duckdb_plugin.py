@@ -78,7 +78,21 @@ def register_udfs(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
             null_handling="special",
             side_effects=False,
         )
+    register_spec_functions(conn)
     return conn
+
+
+def register_spec_functions(conn: duckdb.DuckDBPyConnection) -> None:
+    """`spec_json(section)` and `ontology_spec_hash()`: the spec, read fresh on every call."""
+    from python_udfs.spec_registry import ontology_spec_hash, spec_json
+
+    for name, fn, parameters in (("spec_json", spec_json, [sqltypes.VARCHAR]),
+                                 ("ontology_spec_hash", lambda: ontology_spec_hash(), [])):
+        try:
+            conn.remove_function(name)
+        except duckdb.Error:
+            pass
+        conn.create_function(name, fn, parameters, sqltypes.VARCHAR, type="native", side_effects=True)
 
 
 class Plugin(BasePlugin):
