@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ingest import freqtrade_import
 from ingest.archive_source import DEFAULT_SOURCE, SourceError, open_source
+from ingest.demo_market import DemoConfigError, EffectsError
 from ingest.ingest_run import Ingester, LakeBusy
 from ingest.plan import IngestRequest, RequestError
 
@@ -126,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (UsageError, RequestError, LakeBusy, SourceError) as exc:
-        print(f"backtest {args.command}: error: {exc}", file=sys.stderr)
+    except (UsageError, RequestError, LakeBusy, SourceError, DemoConfigError, EffectsError) as exc:
+        print(f"backtest {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 
 
