@@ -129,6 +129,34 @@ def bench_ingest(workdir: Path) -> list[dict[str, object]]:
     return results
 
 
+def _measure_demo_market(out: str, symbols: str, months: str) -> dict[str, float]:
+    from ingest.demo_market import DemoConfig, generate
+
+    started = time.perf_counter()
+    generate(DemoConfig(out=Path(out), symbols=int(symbols), months=int(months), seed=7))
+    seconds = time.perf_counter() - started
+    size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
+    return {"seconds": seconds, "bytes": size}
+
+
+def bench_demo_market(workdir: Path) -> list[dict[str, object]]:
+    """Generation time and archive size per symbol-month at several sizes: linear growth means the
+    per-symbol-month figures stay flat."""
+    results: list[dict[str, object]] = []
+    for symbols, months in ((2, 2), (4, 2), (2, 4), (4, 4)):
+        out = workdir / f"demo-{symbols}x{months}"
+        measured = _child("demo_market", str(out), str(symbols), str(months))
+        cells = symbols * months
+        results.append({
+            "stage": "demo-market", "case": f"{symbols} symbols x {months} months",
+            "seconds": round(measured["seconds"], 2), "mb": round(measured["bytes"] / 2**20, 1),
+            "seconds_per_symbol_month": round(measured["seconds"] / cells, 3),
+            "mb_per_symbol_month": round(measured["bytes"] / 2**20 / cells, 2),
+            "peak_rss_mb": round(measured["peak_rss_mb"], 1),
+        })
+    return results
+
+
 def print_table(results: list[dict[str, object]]) -> None:
     for row in results:
         extras = "  ".join(f"{k}={v}" for k, v in row.items() if k not in ("stage", "case"))
@@ -140,7 +168,7 @@ def main() -> int:
     out = data_root / "bench"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        results = bench_ingest(Path(tmp))
+        results = bench_ingest(Path(tmp)) + bench_demo_market(Path(tmp))
     print_table(results)
     payload = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                "run_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": results}
