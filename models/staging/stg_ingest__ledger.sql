@@ -1,3 +1,7 @@
+-- A table, not a view like the rest of staging: the ledger is one small JSON file per archive
+-- (about 12,000 on the default demo market), and scanning them costs seconds per query.
+{{ config(materialized='table') }}
+
 with
 
 source as (
