@@ -11,8 +11,10 @@ not tagged `label`:
   known by the left row's time) and `USING (..., ts)` are the PIT-safe ones.
 
 SQL that cannot be parsed, or an ASOF inequality whose sides cannot be told apart, is reported
-too: the lint fails closed. Run as `python -m ingest.pit_lint`; exit 0 when clean, 1 with the
-findings, 2 when the project does not compile.
+too: the lint fails closed. Before compiling, the spec (spec/, or $BACKTEST_SPEC_DIR) is loaded
+and validated, so unknown features or functions referenced in spec are rejected with the file, key
+and reason. Run as `python -m ingest.pit_lint`; exit 0 when clean, 1 with the findings (or an
+invalid spec), 2 when the project does not compile.
 """
 
 from __future__ import annotations
@@ -209,6 +211,17 @@ def compile_manifest(project_dir: Path, profiles_dir: Path, work_dir: Path) -> d
     return json.loads((target / "manifest.json").read_text(encoding="utf-8"))
 
 
+def check_spec(root: Path | None = None) -> str | None:
+    """The spec validators' error (unknown features, functions or keys; file, key, reason) or None."""
+    from python_udfs.spec_registry import SpecError, load_spec
+
+    try:
+        load_spec(root)
+    except SpecError as exc:
+        return str(exc)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: compile, lint, print a summary or the findings."""
     parser = argparse.ArgumentParser(prog="python -m ingest.pit_lint", description=__doc__.splitlines()[0])
@@ -218,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="lint an already compiled target/manifest.json instead of compiling")
     args = parser.parse_args(argv)
 
+    spec_error = check_spec()
+    if spec_error is not None:
+        print(f"pit_lint: invalid spec: {spec_error}", file=sys.stderr)
+        return 1
     if args.manifest is not None:
         manifest = json.loads(args.manifest.read_text(encoding="utf-8"))
     else:

@@ -93,6 +93,22 @@ def register_spec_functions(conn: duckdb.DuckDBPyConnection) -> None:
         except duckdb.Error:
             pass
         conn.create_function(name, fn, parameters, sqltypes.VARCHAR, type="native", side_effects=True)
+    register_feature_functions(conn)
+
+
+def register_feature_functions(conn: duckdb.DuckDBPyConnection) -> None:
+    """Feature stage: `feature_plan_json(block)`, `state_plan_json()`, `feature_catalog_json()`, the
+    compiled feature/state plans (python_udfs/feature_compiler.py), read fresh from spec/ on every call."""
+    from python_udfs.feature_compiler import feature_catalog_json, feature_plan_json, state_plan_json
+
+    for name, fn, parameters in (("feature_plan_json", lambda block: feature_plan_json(block), [sqltypes.VARCHAR]),
+                                 ("state_plan_json", lambda: state_plan_json(), []),
+                                 ("feature_catalog_json", lambda: feature_catalog_json(), [])):
+        try:
+            conn.remove_function(name)
+        except duckdb.Error:
+            pass
+        conn.create_function(name, fn, parameters, sqltypes.VARCHAR, type="native", side_effects=True)
 
 
 class Plugin(BasePlugin):

@@ -1,0 +1,5 @@
+{#- Feature block 'basis': one column per feature of spec/features/basis.yaml, keyed (symbol, ts),
+    compiled at build time by macros/features/feature_blocks.sql (python_udfs/feature_compiler.py). -#}
+{{ config(materialized='table', tags=['features']) }}
+
+{{ feature_block('basis') }}

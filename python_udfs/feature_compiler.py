@@ -1,0 +1,475 @@
+"""Compiles validated features into layered DuckDB SQL, one plan per feature block.
+
+Why layers: SQL cannot nest a window function inside another (`zscore(rolling_std(ret_1, 12), 288)`).
+Each formula is compiled bottom-up; a window call whose argument itself holds a window is split:
+the argument becomes a hidden helper column one layer earlier. A feature sits in the first layer
+where everything it reads exists, and every layer is a CTE `select *, <new columns> from <previous>`,
+so columns computed together share one sort per window shape (DuckDB also de-duplicates identical
+window expressions within a select).
+
+Point-in-time and gap rules, enforced here rather than left to each formula:
+* series windows are `partition by symbol order by ts rows between n-1 preceding and current row`
+  (never FOLLOWING); cross-section windows are `partition by ts` (same bar, all symbols);
+* NULL inside a window poisons it: arguments are coalesced to NaN, so the aggregate is NaN unless
+  all n values are present, and every computed column is stored finite-or-NULL;
+* every input is NULL on gap rows, and a feature with lookback L is NULL unless the L + 1 bars
+  ending at its bar are gap-free and exist (`__bar_index - __last_bad > L`), which also covers the
+  first L bars of a symbol's history.
+
+The SQL entry points `feature_plan_json(block)`, `state_plan_json()` and `feature_catalog_json()`
+(registered by python_udfs/duckdb_plugin.py) read the spec fresh on every call.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from python_udfs.feature_inputs import BARS, BOOLEAN, NUMBER, UNMASKED_COLUMNS, input_columns
+from python_udfs.feature_spec import BLOCKS, FeatureCatalog, FeatureDef, load_catalog
+from python_udfs.feature_vocabulary import (
+    ARITHMETIC,
+    COMPARISONS,
+    FUNCTIONS,
+    Call,
+    Const,
+    Node,
+    Ref,
+    analyze,
+    ema_kernel_bars,
+)
+from python_udfs.spec_registry import SpecError
+
+CALENDAR_MODEL = "int_calendar__bar_context"
+BAR_INDEX = "__bar_index"
+FIRST_INDEX = "__first_index"
+LAST_BAD = "__last_bad"
+SERIES = "partition by symbol order by ts"
+CROSS_SECTION = "partition by ts"
+NAN = "cast('nan' as double)"
+
+
+def frame(n: int) -> str:
+    """The last n bars of the symbol, current bar included (a regular grid: rows = bars)."""
+    return f"({SERIES} rows between {n - 1} preceding and current row)"
+
+
+def nan_if_null(sql: str) -> str:
+    """NULL -> NaN inside a window aggregate, so one missing value makes the whole window NaN."""
+    return f"coalesce({sql}, {NAN})"
+
+
+def masked(column: str, lookback: int, kind: str) -> str:
+    """A computed column as later layers and the output see it: NULL unless the lookback + 1 bars
+    ending here are gap-free, and (numbers) NULL instead of NaN or infinity. Columns are stored raw
+    and wrapped where they are read, so no window expression is ever written twice."""
+    finite = f" and isfinite({column})" if kind == NUMBER else ""
+    return f"(case when {BAR_INDEX} - {LAST_BAD} > {lookback}{finite} then {column} end)"
+
+
+def literal(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(f"non-finite literal {value!r}")
+    return repr(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# SQL text of vocabulary calls (arguments already compiled to SQL)
+# --------------------------------------------------------------------------------------------------
+
+def scalar_sql(call: Call, args: list[str]) -> str:
+    """A row-wise operator or scalar function."""
+    op = call.fn
+    if op in ARITHMETIC or op in COMPARISONS:
+        return f"({args[0]} {op} {args[1]})"
+    if op in ("and", "or"):
+        return f"({args[0]} {op} {args[1]})"
+    simple = {
+        "neg": "(-{0})", "not": "(not {0})", "is_null": "({0} is null)", "is_not_null": "({0} is not null)",
+        "between": "({0} between {1} and {2})", "cast_double": "cast({0} as double)",
+        "cast_bigint": "cast({0} as bigint)", "cast_boolean": "cast({0} as boolean)",
+        "power": "power({0}, {1})", "nullif": "nullif({0}, {1})", "epoch": "epoch({0})",
+        "hour": "hour(timezone('UTC', {0}))", "minute": "minute(timezone('UTC', {0}))",
+        "isodow": "isodow(timezone('UTC', {0}))",
+    }
+    if op in simple:
+        return simple[op].format(*args)
+    if op == "in":
+        return f"({args[0]} in ({', '.join(args[1:])}))"
+    if op == "case":
+        branches = " ".join(f"when {cond} then {value}" for cond, value in zip(args[0:-1:2], args[1:-1:2]))
+        return f"(case {branches} else {args[-1]} end)"
+    if op in ("greatest", "least"):
+        # NULL if any argument is NULL (DuckDB's own greatest/least skip NULLs, which would turn
+        # an unknown into a number).
+        nulls = " or ".join(f"{arg} is null" for arg, node in zip(args, call.args) if not isinstance(node, Const))
+        if not nulls:
+            return f"{op}({', '.join(args)})"
+        return f"(case when {nulls} then null else {op}({', '.join(args)}) end)"
+    if op == "coalesce":
+        return f"coalesce({', '.join(args)})"
+    if op == "round":
+        return f"round({args[0]}, {call.params[0]})" if call.params else f"round({args[0]})"
+    if op in ("ln", "log10", "log2", "exp", "sqrt", "abs", "sign", "floor", "ceil", "tanh"):
+        return f"{op}({args[0]})"
+    raise SpecError(f"no SQL for scalar function '{op}'")
+
+
+def ema_sql(x: str, span: int) -> str:
+    """EMA with alpha = 2 / (span + 1) as a finite geometric kernel over the last K bars, normalised
+    to sum to 1: sum_j w^j x[t-j] / sum_j w^j, w = 1 - alpha, j < K = ema_kernel_bars(span).
+
+    A geometric weight cannot be written as a plain window sum, so bars are cut into blocks of K
+    (by bar index) and each value is scaled by w^-(index mod K): inside one block the scaled sum
+    times w^(t mod K) is the weighted sum. K bars span at most two consecutive blocks, one of even
+    and one of odd number, so two window sums (even blocks, odd blocks) recombined with the right
+    power give the exact kernel sum: w^(t mod K) * (current block's sum + w^K * previous block's).
+    Scale factors stay within w^-K = 1 / EMA_TOLERANCE (1e10), far from overflow."""
+    alpha = 2.0 / (span + 1.0)
+    w = 1.0 - alpha
+    k = ema_kernel_bars(span)
+    c = -math.log(w)
+    norm = (1.0 - w) / (1.0 - w ** k)
+    r = f"({BAR_INDEX} % {k})"
+    parity = f"(({BAR_INDEX} // {k}) % 2)"
+    scaled = f"{nan_if_null(x)} * exp({r} * {c!r})"
+    even = f"sum(case when {parity} = 0 then {scaled} else 0.0 end) over {frame(k)}"
+    odd = f"sum(case when {parity} = 1 then {scaled} else 0.0 end) over {frame(k)}"
+    current = f"(case when {parity} = 0 then {even} else {odd} end)"
+    previous = f"(case when {parity} = 0 then {odd} else {even} end)"
+    # 1 / exp(r c) rather than exp(-r c): the same exp() as inside the sums, computed once per row.
+    return f"({norm!r} / exp({r} * {c!r}) * ({current} + {w ** k!r} * {previous}))"
+
+
+def window_sql(call: Call, args: list[str]) -> str:
+    """A series (per symbol, past bars) or cross-section (per ts) vocabulary function."""
+    fn, params = call.fn, call.params
+    lag_over = f"over ({SERIES})"
+    if fn == "lag":
+        return f"lag({args[0]}, {params[0]}) {lag_over}"
+    if fn == "log_return":
+        return f"ln({args[0]} / lag({args[0]}, {params[0]}) {lag_over})"
+    if fn == "pct_change":
+        return f"({args[0]} / lag({args[0]}, {params[0]}) {lag_over} - 1)"
+    if fn == "diff":
+        return f"({args[0]} - lag({args[0]}, {params[0]}) {lag_over})"
+    if fn == "ema":
+        return ema_sql(args[0], int(params[0]))
+    if fn in SERIES_AGGREGATES or fn in ("rolling_min", "rolling_count", "zscore", "pct_rank", "consecutive",
+                                         "rolling_cov", "rolling_corr", "rolling_beta"):
+        n = int(params[0])
+        over = frame(n)
+        x = nan_if_null(args[0])
+        if fn in SERIES_AGGREGATES:
+            return f"{SERIES_AGGREGATES[fn]}({x}) over {over}"
+        if fn == "rolling_min":
+            return f"(-max(-{x}) over {over})"
+        if fn == "rolling_count":
+            return (f"sum(case when {args[0]} then 1.0 when not {args[0]} then 0.0 else {NAN} end) "
+                    f"over {over}")
+        if fn == "zscore":
+            return f"(({args[0]} - avg({x}) over {over}) / stddev_samp({x}) over {over})"
+        if fn == "pct_rank":
+            # 0 * max(...) is NaN when any value of the window is missing, 0 otherwise.
+            return f"(percent_rank(order by {args[0]}) over {over} + 0.0 * max({x}) over {over})"
+        if fn == "consecutive":
+            # Latest bar index in the window where cond is false (+inf if unknown anywhere, -inf if
+            # always true): the run is the distance to it, capped at n.
+            last_false = (f"max(case when {args[0]} then cast('-inf' as double) when not {args[0]} "
+                          f"then cast({BAR_INDEX} as double) else cast('inf' as double) end) over {over}")
+            return f"least({n}.0, {BAR_INDEX} - {last_false})"
+        y = nan_if_null(args[1])
+        if fn == "rolling_cov":
+            return f"covar_samp({x}, {y}) over {over}"
+        if fn == "rolling_corr":
+            return f"corr({x}, {y}) over {over}"
+        return f"regr_slope({x}, {y}) over {over}"  # rolling_beta(y, x): slope of the first on the second
+    xs = f"over ({CROSS_SECTION})"
+    if fn == "xs_count":
+        return f"count({args[0]}) {xs}"
+    if fn in ("xs_mean", "xs_std", "xs_sum"):
+        # The symbols' values collected in symbol order and reduced sequentially: a float sum in
+        # a fixed order, so the result does not depend on how threads split the bar's rows.
+        reduce = {"xs_mean": "list_avg", "xs_std": "list_stddev_samp", "xs_sum": "list_sum"}[fn]
+        return f"{reduce}(list({args[0]} order by symbol) {xs})"
+    if fn == "xs_rank":
+        x = args[0]
+        return (f"(case when {x} is not null then percent_rank() over ({CROSS_SECTION} order by {x} asc nulls last)"
+                f" * (count(*) {xs} - 1) / (count({x}) {xs} - 1) end)")
+    if fn == "symbol_value":
+        return f"max(case when symbol = {literal(params[0])} then {args[0]} end) {xs}"
+    raise SpecError(f"no SQL for vocabulary function '{fn}'")
+
+
+SERIES_AGGREGATES = {"rolling_mean": "avg", "rolling_sum": "sum", "rolling_std": "stddev_samp",
+                     "rolling_var": "var_samp", "rolling_max": "max"}
+WINDOW_FUNCTIONS = {name for name, fn in FUNCTIONS.items() if fn.kind != "scalar"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Layering
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class Emitted:
+    """SQL of a sub-expression, the first layer it can be computed in, and whether it holds a window."""
+
+    sql: str
+    level: int
+    windowed: bool
+
+
+@dataclass
+class BlockPlanner:
+    """Places one block's features (and the helpers they need) into layers over the base relation."""
+
+    catalog: FeatureCatalog
+    block: str
+    inputs: dict[str, Any] = field(default_factory=input_columns)
+    layers: list[list[tuple[str, str]]] = field(default_factory=lambda: [[], []])
+    available: dict[str, int] = field(default_factory=dict)
+    helper_names: dict[str, str] = field(default_factory=dict)
+    helper_types: dict[str, str] = field(default_factory=dict)
+    bar_columns: dict[str, None] = field(default_factory=dict)
+    calendar_columns: dict[str, None] = field(default_factory=dict)
+    upstream: dict[str, dict[str, None]] = field(default_factory=dict)
+    current: str = ""
+    placed: dict[str, int] = field(default_factory=dict)
+
+    def plan(self) -> dict[str, Any]:
+        features = self.catalog.block(self.block)
+        self.layers[1].append((LAST_BAD, self._last_bad_sql()))
+        self.available[LAST_BAD] = 1
+        for feature in features:
+            self.current = feature.name
+            emitted = self.emit(feature.tree)
+            level = max(emitted.level, 1)
+            self._place(feature.name, emitted.sql, level)
+            self.placed[feature.name] = level
+        return self._render(features)
+
+    # -- emission ---------------------------------------------------------------------------------
+
+    def emit(self, node: Node) -> Emitted:
+        if isinstance(node, Const):
+            return Emitted(literal(node.value), 1, False)
+        if isinstance(node, Ref):
+            return self._ref(node.name)
+        args = [self.emit(arg) for arg in node.args]
+        if node.fn not in WINDOW_FUNCTIONS:
+            return Emitted(scalar_sql(node, [a.sql for a in args]), max((a.level for a in args), default=1),
+                           any(a.windowed for a in args))
+        cross_section = FUNCTIONS[node.fn].kind == "cross_section"
+        ready: list[Emitted] = []
+        for arg, original in zip(args, node.args):
+            # A window cannot contain a window: compute such an argument one layer earlier. Cross-
+            # section arguments that are not plain columns are hoisted too, so they arrive finite-or-NULL.
+            if arg.windowed or (cross_section and not isinstance(original, (Ref, Const))):
+                arg = self._hoist(arg, original)
+            ready.append(arg)
+        return Emitted(window_sql(node, [a.sql for a in ready]), max((a.level for a in ready), default=1), True)
+
+    def _ref(self, name: str) -> Emitted:
+        column = self.inputs.get(name)
+        if column is not None:
+            target = self.bar_columns if column.relation == BARS else self.calendar_columns
+            target[name] = None
+            return Emitted(name, 1, False)
+        feature = self.catalog.features.get(name)
+        if feature is None:
+            raise SpecError(f"{self.block}: unknown column or feature '{name}'")
+        if feature.block != self.block:
+            self.upstream.setdefault(feature.block, {})[name] = None
+            return Emitted(name, 1, False)
+        return Emitted(masked(name, feature.lookback_bars, feature.type), self.available[name] + 1, False)
+
+    def _hoist(self, arg: Emitted, original: Node) -> Emitted:
+        name = self.helper_names.get(arg.sql)
+        if name is None:
+            name = f"__h{len(self.helper_names) + 1}_{self.current}"
+            self.helper_names[arg.sql] = name
+            self._place(name, arg.sql, max(arg.level, 1))
+            self.helper_types[name] = NUMBER if self._is_numeric(original) else BOOLEAN
+        sql = f"(case when isfinite({name}) then {name} end)" if self.helper_types[name] == NUMBER else name
+        return Emitted(sql, self.available[name] + 1, False)
+
+    def _is_numeric(self, node: Node) -> bool:
+        def resolve(ref: str) -> tuple[str, int]:
+            if ref in self.inputs:
+                return self.inputs[ref].type, 0
+            feature = self.catalog.features[ref]
+            return feature.type, feature.lookback_bars
+
+        return analyze(node, resolve).type == NUMBER
+
+    def _place(self, name: str, sql: str, level: int) -> None:
+        while len(self.layers) <= level:
+            self.layers.append([])
+        self.layers[level].append((name, sql))
+        self.available[name] = level
+
+    # -- rendering --------------------------------------------------------------------------------
+
+    def _last_bad_sql(self) -> str:
+        """Bar index of the latest gap at or before this bar, or the bar before the symbol's first
+        (so `__bar_index - __last_bad` counts the clean bars ending here). One running max; the
+        first bar comes from a per-symbol aggregate joined in layer 0."""
+        running = f"({SERIES} rows between unbounded preceding and current row)"
+        return f"greatest(max(case when is_gap then {BAR_INDEX} end) over {running}, {FIRST_INDEX} - 1)"
+
+    def _base_sql(self) -> str:
+        seconds = self.catalog.bar_interval_minutes * 60
+        columns = ["bars.symbol", "bars.ts", "bars.is_gap",
+                   f"cast(epoch(bars.ts) // {seconds} as bigint) as {BAR_INDEX}",
+                   f"symbol_starts.{FIRST_INDEX}"]
+        for name in self.bar_columns:
+            if name in ("symbol", "ts", "is_gap"):
+                continue
+            if name in UNMASKED_COLUMNS:
+                columns.append(f"bars.{name}")
+            else:
+                columns.append(f"case when bars.is_gap then null else bars.{name} end as {name}")
+        for name in self.calendar_columns:
+            columns.append(f"case when bars.is_gap then null else calendar.{name} end as {name}")
+        joins = ["inner join symbol_starts on symbol_starts.symbol = bars.symbol"]
+        if self.calendar_columns:
+            joins.append("left join calendar on calendar.ts = bars.ts")
+        for block, names in self.upstream.items():
+            alias = f"upstream__{block}"
+            columns.extend(f"{alias}.{name}" for name in names)
+            joins.append(f"left join {alias} on {alias}.symbol = bars.symbol and {alias}.ts = bars.ts")
+        select = ",\n        ".join(columns)
+        return f"select\n        {select}\n    from bars\n    " + "\n    ".join(joins)
+
+    def _render(self, features: list[FeatureDef]) -> dict[str, Any]:
+        relations = {relation_placeholder("fct_bars"): "fct_bars"}
+        bar_columns = [c for c in self.bar_columns if c not in ("symbol", "ts", "is_gap")]
+        imports = [("bars", f"select symbol, ts, is_gap{''.join(', ' + c for c in bar_columns)} "
+                            f"from {relation_placeholder('fct_bars')}")]
+        if self.calendar_columns:
+            relations[relation_placeholder(CALENDAR_MODEL)] = CALENDAR_MODEL
+            imports.append(("calendar", f"select ts, {', '.join(self.calendar_columns)} "
+                                        f"from {relation_placeholder(CALENDAR_MODEL)}"))
+        upstream = sorted(self.upstream.items(), key=lambda kv: BLOCKS.index(kv[0]))
+        for block, names in upstream:
+            model = f"int_features__{block}"
+            relations[relation_placeholder(model)] = model
+            imports.append((f"upstream__{block}", f"select symbol, ts, {', '.join(names)} "
+                                                  f"from {relation_placeholder(model)}"))
+        seconds = self.catalog.bar_interval_minutes * 60
+        imports.append(("symbol_starts", f"select symbol, cast(epoch(min(ts)) // {seconds} as bigint) as {FIRST_INDEX} "
+                                         f"from bars group by symbol"))
+        ctes = [*imports, ("layer_0", self._base_sql())]
+        previous = "layer_0"
+        for index, columns in enumerate(self.layers[1:], start=1):
+            if not columns:
+                continue
+            body = ",\n        ".join(f"{sql} as {column}" for column, sql in columns)
+            ctes.append((f"layer_{index}", f"select\n        *,\n        {body}\n    from {previous}"))
+            previous = f"layer_{index}"
+        outputs = "".join(f",\n        {masked(f.name, f.lookback_bars, f.type)} as {f.name}" for f in features)
+        ctes.append(("final", f"select\n        symbol,\n        ts{outputs}\n    from {previous}"))
+        sql = "with\n\n" + ",\n\n".join(f"{name} as (\n\n    {body}\n\n)" for name, body in ctes)
+        # Sorted by key: fct_features lines the blocks up by position (macros/features/feature_marts.sql).
+        sql += "\n\nselect * from final\norder by symbol, ts"
+        return {
+            "block": self.block,
+            "model": f"int_features__{self.block}",
+            "bar_interval_minutes": self.catalog.bar_interval_minutes,
+            "bar_columns": bar_columns,
+            "calendar_columns": list(self.calendar_columns),
+            "upstream": [{"block": block, "model": f"int_features__{block}", "columns": list(names)}
+                         for block, names in upstream],
+            "relations": relations,
+            "sql": sql,
+            "features": [feature_summary(f, self.placed[f.name]) for f in features],
+            "layers": len(ctes) - len(imports) - 2,
+            "window_layers": sum(1 for columns in self.layers[1:] if any(" over " in sql for _, sql in columns)),
+        }
+
+
+def relation_placeholder(model: str) -> str:
+    """Stands for `ref(model)` in a plan's SQL; macros/features replace it with the relation."""
+    return f"__relation__{model}__"
+
+
+def render_sql(plan: dict[str, Any], relations: dict[str, str]) -> str:
+    """A plan's SQL with each model placeholder replaced by a relation name (tests, benchmarks)."""
+    sql = plan["sql"]
+    for placeholder, model in plan["relations"].items():
+        sql = sql.replace(placeholder, relations.get(model, model))
+    return sql
+
+
+def feature_summary(feature: FeatureDef, layer: int | None = None) -> dict[str, Any]:
+    summary = {"name": feature.name, "block": feature.block, "type": feature.type,
+               "lookback_bars": feature.lookback_bars, "unit": feature.unit, "pit": feature.pit,
+               "description": feature.description, "formula": feature.formula}
+    if layer is not None:
+        summary["layer"] = layer
+    return summary
+
+
+def compile_block(catalog: FeatureCatalog, block: str) -> dict[str, Any]:
+    """The layered SQL plan of one block (see module docstring)."""
+    if block not in BLOCKS:
+        raise SpecError(f"unknown feature block '{block}' (blocks: {', '.join(BLOCKS)})")
+    return BlockPlanner(catalog, block).plan()
+
+
+def compile_states(catalog: FeatureCatalog) -> dict[str, Any]:
+    """One CASE column per state, over the columns of fct_features; NULL when any input is NULL."""
+    states = []
+    for state in catalog.states.values():
+        nulls = " or ".join(f"{name} is null" for name in state.inputs)
+        branches = " ".join(f"when {_row_sql(case.tree)} then {literal(case.value)}" for case in state.cases)
+        sql = f"case when {nulls} then null {branches} else {literal(state.default)} end"
+        states.append({"name": state.name, "sql": sql, "labels": list(state.labels), "inputs": list(state.inputs),
+                       "description": state.description, "default": state.default})
+    return {"states": states}
+
+
+def _row_sql(node: Node) -> str:
+    """SQL of a row-wise expression over fct_features columns (state conditions)."""
+    if isinstance(node, Const):
+        return literal(node.value)
+    if isinstance(node, Ref):
+        return node.name
+    return scalar_sql(node, [_row_sql(arg) for arg in node.args])
+
+
+def catalog_summary(catalog: FeatureCatalog) -> dict[str, Any]:
+    return {
+        "blocks": {block: [feature_summary(f) for f in catalog.block(block)] for block in BLOCKS},
+        "states": [{"name": s.name, "labels": list(s.labels), "inputs": list(s.inputs), "description": s.description}
+                   for s in catalog.states.values()],
+        "bar_interval_minutes": catalog.bar_interval_minutes,
+    }
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def feature_plan_json(block: str, root: Path | None = None) -> str:
+    """SQL entry point: the compiled plan of one block, read fresh from spec/."""
+    return _dumps(compile_block(load_catalog(root), block))
+
+
+def state_plan_json(root: Path | None = None) -> str:
+    """SQL entry point: the compiled state columns, read fresh from spec/."""
+    return _dumps(compile_states(load_catalog(root)))
+
+
+def feature_catalog_json(root: Path | None = None) -> str:
+    """SQL entry point: every feature (by block) and state with its type, lookback, unit and description."""
+    return _dumps(catalog_summary(load_catalog(root)))
