@@ -106,7 +106,7 @@ def run_demo(data_root: Path, *, symbols: int = 6, months: int = 12, seed: int =
                      progress=lambda line: say(f"    {line}"))
     with step("ingest: demo archive -> Parquet lake (checksums verified)", say):
         ingest_archive(archive, data_root, say)
-    with step("dbt build: staging, clean bars, their data and unit tests", say):
+    with step("dbt build: staging, clean bars, features, states and their tests", say):
         dbt(["build"], data_root)
     warehouse = data_root / "warehouse.duckdb"
     say(f"demo: finished in {time.perf_counter() - started:.0f}s")
