@@ -45,8 +45,8 @@
     {{ return(adapter.dispatch('feature_mart_select', 'binance_warehouse')(bars, blocks, catalog)) }}
 {%- endmacro %}
 
-{#- Portable: hash joins on (symbol, ts). -#}
-{% macro default__feature_mart_select(bars, blocks, catalog) -%}
+{#- The select list both variants share: the bar key, then every feature in block order. -#}
+{% macro feature_mart_columns(catalog) -%}
     select
         bars.symbol,
         bars.ts,
@@ -59,6 +59,11 @@
         {%- endfor %}
         {%- endfor %}
         {%- endif %}
+{%- endmacro %}
+
+{#- Portable: hash joins on (symbol, ts). -#}
+{% macro default__feature_mart_select(bars, blocks, catalog) -%}
+    {{ feature_mart_columns(catalog) }}
     from {{ bars }} as bars
     {%- for block in feature_block_order() %}
     left join {{ blocks[block] }} as {{ block }}
@@ -72,18 +77,7 @@
     which keeps the build streaming and within a few GB at 20 symbols x 2 years. The WHERE clause
     checks every row's key against fct_bars and fails the build if any block is out of line. -#}
 {% macro duckdb__feature_mart_select(bars, blocks, catalog) -%}
-    select
-        bars.symbol,
-        bars.ts,
-        bars.available_at,
-        bars.is_gap
-        {%- if catalog is not none %}
-        {%- for block in feature_block_order() %}
-        {%- for feature in catalog['blocks'][block] %},
-        {{ block }}.{{ feature['name'] }}
-        {%- endfor %}
-        {%- endfor %}
-        {%- endif %}
+    {{ feature_mart_columns(catalog) }}
     from (select symbol, ts, available_at, is_gap from {{ bars }}) as bars
     {%- for block in feature_block_order() %}
     positional join {{ blocks[block] }} as {{ block }}
