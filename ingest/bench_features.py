@@ -330,6 +330,16 @@ def _child(kind: str, *args: str) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def events_count(data_root: Path) -> dict[str, int]:
+    """Event types and fired events in the benchmark warehouse (a sanity check that the stage ran)."""
+    import duckdb
+
+    conn = duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True)
+    [(types, fired)] = conn.execute("select (select count(*) from dim_event_types), (select count(*) from fct_events)"
+                                    ).fetchall()
+    return {"event_types": types, "fired": fired}
+
+
 def bench_features(workdir: Path, symbols: int = 20, days: int = 730, seed: int = 0,
                    memory_limit: str | None = "3GB") -> list[dict[str, object]]:
     """Build the feature stage on a synthetic lake under `workdir` and return result rows (same
@@ -343,6 +353,7 @@ def bench_features(workdir: Path, symbols: int = 20, days: int = 730, seed: int 
     _child("dbt", str(data_root), "seed")
     clean = _child("dbt", str(data_root), "run", "-s", "+fct_bars")
     stage = _child("dbt", str(data_root), "run", "-s", "tag:features")
+    events = _child("dbt", str(data_root), "run", "-s", "tag:events")
     warehouse = str(data_root / "warehouse.duckdb")
     sql = _child("sql_subset", warehouse, memory_limit or "")
     base = _child("numpy", warehouse)
@@ -356,6 +367,13 @@ def bench_features(workdir: Path, symbols: int = 20, days: int = 730, seed: int 
         "peak_rss_mb": round(stage["peak_rss_mb"], 1), "duckdb_memory_limit": memory_limit or "default",
         "slowest_models": dict(sorted(stage["models"].items(), key=lambda kv: -kv[1])[:5]),
         "setup": {"lake_write_s": round(lake_seconds, 1), "clean_stage_s": round(clean["seconds"], 1)},
+    }, {
+        "stage": "events", "case": f"{case}: dbt run -s tag:events (every spec/events event in one pass, "
+                                   "flags, events, coverage, registry)",
+        "bars": rows, "events": events_count(data_root), "seconds": round(events["seconds"], 2),
+        "bars_per_s": round(rows / events["seconds"]), "peak_rss_mb": round(events["peak_rss_mb"], 1),
+        "duckdb_memory_limit": memory_limit or "default",
+        "models": dict(sorted(events["models"].items(), key=lambda kv: -kv[1])),
     }, {
         "stage": "features", "case": f"{case}: subset (5 returns, 4 rolling vols, 3 z-scores, ASOF funding join)",
         "rows": rows, "seconds": round(sql["seconds"], 2), "rows_per_s": round(rows / sql["seconds"]),

@@ -109,6 +109,23 @@ def register_feature_functions(conn: duckdb.DuckDBPyConnection) -> None:
         except duckdb.Error:
             pass
         conn.create_function(name, fn, parameters, sqltypes.VARCHAR, type="native", side_effects=True)
+    register_event_functions(conn)
+
+
+def register_event_functions(conn: duckdb.DuckDBPyConnection) -> None:
+    """Event stage: `event_plan_json()` (the one-pass detection and coverage SQL) and
+    `event_catalog_json()` (python_udfs/event_compiler.py), read fresh from spec/ on every call."""
+    from python_udfs.cost_model import cost_config_digest, cost_config_json
+    from python_udfs.event_compiler import event_catalog_json, event_plan_json
+
+    for name, fn in (("event_plan_json", lambda: event_plan_json()), ("event_catalog_json", lambda: event_catalog_json()),
+                     ("cost_config_json", lambda: cost_config_json()),
+                     ("cost_config_digest", lambda: cost_config_digest())):
+        try:
+            conn.remove_function(name)
+        except duckdb.Error:
+            pass
+        conn.create_function(name, fn, [], sqltypes.VARCHAR, type="native", side_effects=True)
 
 
 class Plugin(BasePlugin):

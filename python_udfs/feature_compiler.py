@@ -151,7 +151,20 @@ def ema_sql(x: str, span: int) -> str:
 
 
 def window_sql(call: Call, args: list[str]) -> str:
-    """A series (per symbol, past bars) or cross-section (per ts) vocabulary function."""
+    """A series (per symbol, past bars) or cross-section (per ts) vocabulary function.
+
+    Window aggregates see NULL as NaN (so one missing value spoils the window); their result is
+    turned back into NULL here, in the same expression: DuckDB orders NaN above every number, so a
+    NaN left in `rolling_max(x, 12) > 3` would compare true and make an unknown look known."""
+    sql = _window_sql(call, args)
+    if call.fn == "consecutive":
+        return f"nullif({sql}, cast('-inf' as double))"
+    if call.fn in NAN_RESULT_FUNCTIONS:
+        return f"nullif({sql}, {NAN})"
+    return sql
+
+
+def _window_sql(call: Call, args: list[str]) -> str:
     fn, params = call.fn, call.params
     lag_over = f"over ({SERIES})"
     if fn == "lag":
@@ -209,6 +222,11 @@ def window_sql(call: Call, args: list[str]) -> str:
         return f"max(case when symbol = {literal(params[0])} then {args[0]} end) {xs}"
     raise SpecError(f"no SQL for vocabulary function '{fn}'")
 
+
+NAN_RESULT_FUNCTIONS = frozenset({"rolling_mean", "rolling_sum", "rolling_std", "rolling_var", "rolling_max",
+                                  "rolling_min", "rolling_count", "rolling_cov", "rolling_corr", "rolling_beta",
+                                  "zscore", "pct_rank", "ema"})
+"""Window functions whose result is NaN when a value in the window is missing (see window_sql)."""
 
 SERIES_AGGREGATES = {"rolling_mean": "avg", "rolling_sum": "sum", "rolling_std": "stddev_samp",
                      "rolling_var": "var_samp", "rolling_max": "max"}

@@ -43,15 +43,39 @@ def spec_dir() -> Path:
     return Path(os.environ.get(SPEC_DIR_ENV) or PROJECT_DIR / "spec")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (plain YAML keeps the last one
+    silently, which would hide a duplicated event, feature or parameter)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (line {key_node.start_mark.line + 1})", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def read_yaml(path: Path) -> Any:
+    """One spec file, refusing duplicate keys; errors name the file."""
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML ({exc})") from exc
+
+
 def load_tree(root: Path) -> dict[str, Any]:
     """Every `*.yaml` under `root` as a nested dict: `features/returns.yaml` -> tree['features']['returns']."""
     tree: dict[str, Any] = {}
     for path in sorted(root.rglob("*.yaml")):
         relative = path.relative_to(root).with_suffix("")
-        try:
-            content = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise SpecError(f"{path}: not valid YAML ({exc})") from exc
+        content = read_yaml(path)
         node = tree
         for part in relative.parts[:-1]:
             node = node.setdefault(part, {})
@@ -75,7 +99,8 @@ def _import_validators() -> None:
     """Validators live next to the code that uses each section; importing them registers them."""
     import importlib
 
-    for module in ("python_udfs.feature_spec",):
+    for module in ("python_udfs.feature_spec", "python_udfs.event_spec", "python_udfs.cost_model",
+                   "python_udfs.gate_spec"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -114,7 +114,7 @@ def _differences(full: Path, cut: Path, relation: str, where: str) -> dict[str, 
     return differing
 
 
-@pytest.mark.parametrize("relation", ["fct_bars", "fct_features", "dim_states"])
+@pytest.mark.parametrize("relation", ["fct_bars", "fct_features", "dim_states", "fct_event_flags"])
 def test_truncation_invariance(built: dict[str, Path], relation: str) -> None:
     """Every feature and state of every bar before T is the same whether the lake is cut at T or not:
     NULL patterns, booleans, labels and integers exactly; floats to 1e-9 relative, because the CLEAN
@@ -203,8 +203,10 @@ def test_bench_features_smoke(tmp_path: Path) -> None:
     from ingest.bench_features import bench_features
 
     rows = bench_features(tmp_path, symbols=2, days=12, memory_limit="1GB")
-    stage, subset = rows
+    stage, events, subset = rows
     assert stage["rows"] == 2 * 12 * 288 and stage["bars_per_s"] > 0 and stage["peak_rss_mb"] > 0
+    assert events["bars"] == stage["rows"] and events["bars_per_s"] > 0
+    assert events["events"]["event_types"] == 57 and events["events"]["fired"] > 0
     assert subset["speedup_vs_baseline"] > 0
     assert subset["max_rel_diff_vs_baseline"] < 1e-6
 

@@ -277,3 +277,14 @@ def test_every_vocabulary_function_compiles_to_lint_clean_sql() -> None:
     plan = BlockPlanner(FeatureCatalog(Path("."), features, {}, 5), "returns", INPUTS).plan()
     sql = render_sql(plan, {"fct_bars": "test_bars"})
     assert check_sql("int_features__returns", [], sql) == []
+
+
+@pytest.mark.parametrize("formula", ["rolling_max(x, 5) > -100", "zscore(x, 5) < 100", "rolling_count(c, 5) >= 0",
+                                     "consecutive(c, 5) >= 0", "pct_rank(x, 5) >= 0"])
+def test_a_comparison_on_an_incomplete_window_is_unknown(formula: str) -> None:
+    """A window with a missing value is unknown inside the same expression too, so a comparison on
+    it is NULL (not true: DuckDB orders NaN above every number)."""
+    actual = evaluate({"f": formula})["f"]
+    btc = actual["BTCUSDT"]
+    assert np.isnan(btc[300:305]).all()         # x (and c) missing on the real bar 300
+    assert not np.isnan(btc[305])

@@ -1,0 +1,54 @@
+{#- Every fired event at every discovery horizon with what happened after it: the forward return
+    of a long position (int_labels__forward_returns), the funding it paid, whether the window
+    touched a gap, and the round-trip execution cost at the event bar (int_costs__event_execution).
+    Built on labels, so it is a label model too. -#}
+{{ config(materialized='table', tags=['label', 'discovery']) }}
+
+with
+
+events as (
+
+    select symbol, ts, event_type, family, direction, severity from {{ ref('fct_events') }}
+
+),
+
+labels as (
+
+    select * from {{ ref('int_labels__forward_returns') }}
+
+),
+
+costs as (
+
+    select symbol, ts, round_trip_cost_bps, cost_config_digest from {{ ref('int_costs__event_execution') }}
+
+),
+
+final as (
+
+    select
+        events.symbol,
+        events.ts,
+        events.event_type,
+        events.family,
+        events.direction,
+        case events.direction when 'up' then 1 when 'down' then -1 else 0 end as direction_sign,
+        events.severity,
+        labels.horizon_bars,
+        labels.entry_lag_bars,
+        labels.entry_ts,
+        labels.exit_ts,
+        labels.gross_return,
+        labels.funding_rate_sum,
+        labels.funding_known,
+        labels.window_touches_gap,
+        costs.round_trip_cost_bps,
+        costs.cost_config_digest
+    from events
+    inner join labels on labels.symbol = events.symbol and labels.ts = events.ts
+    left join costs on costs.symbol = events.symbol and costs.ts = events.ts
+
+)
+
+select * from final
+order by event_type, symbol, ts, horizon_bars
