@@ -26,8 +26,7 @@ run: $(STAMP)
 	$(BIN)/backtest demo --data-root $(BACKTEST_DATA_ROOT)
 
 discover-edges: $(STAMP)
-	@echo "discover-edges: phase 1/phase 2 discovery models have not landed yet (issue 'Phase 2 discovery')." >&2
-	@exit 2
+	$(BIN)/backtest discover-edges
 
 check-hygiene: $(STAMP)
 	$(BIN)/python -m ingest.pit_lint

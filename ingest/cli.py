@@ -112,6 +112,24 @@ def run_demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_discover_edges(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("discover-edges", help="phase 1 and phase 2 discovery on the warehouse, then export")
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $BACKTEST_DATA_ROOT or ./data")
+    parser.set_defaults(handler=run_discover_edges)
+
+
+def run_discover_edges(args: argparse.Namespace) -> int:
+    from ingest.discovery_run import run_discovery
+    from ingest.pipeline import PipelineError
+
+    try:
+        run_discovery(args.data_root or default_data_root())
+    except PipelineError as exc:
+        print(f"backtest discover-edges: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backtest", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     freqtrade_import.register(sub)
     add_demo_market(sub)
     add_demo(sub)
+    add_discover_edges(sub)
     return parser
 
 

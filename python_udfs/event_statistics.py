@@ -45,6 +45,8 @@ class CellStatistics:
     hac_se: FloatArray
     t: FloatArray
     p_two_sided: FloatArray
+    p_positive: FloatArray
+    """One-sided p-value of H0: mean <= 0 against a positive mean (an edge), Student t with n - 1 df."""
     mean_first_half: FloatArray
     mean_second_half: FloatArray
 
@@ -89,8 +91,10 @@ def cell_statistics(cell: npt.ArrayLike, bar_index: npt.ArrayLike, value: npt.Ar
         std = np.where(n >= 2, np.sqrt(sum_sq / np.maximum(n - 1, 1)), np.nan)
         t = np.where(hac_se > 0, mean / hac_se, np.nan)
     p = np.full(n_cells, np.nan)
+    p_positive = np.full(n_cells, np.nan)
     ok = np.isfinite(t)
     p[ok] = np.minimum(1.0, 2.0 * stats.t.sf(np.abs(t[ok]), n[ok] - 1))
+    p_positive[ok] = stats.t.sf(t[ok], n[ok] - 1)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         hit_rate = np.bincount(cell, weights=(x > 0).astype(float), minlength=n_cells) / n
@@ -103,7 +107,7 @@ def cell_statistics(cell: npt.ArrayLike, bar_index: npt.ArrayLike, value: npt.Ar
                        / np.bincount(cell[~first], minlength=n_cells))
     return CellStatistics(n=n, n_deoverlapped=deoverlapped_counts(cell, index, horizons, n_cells), mean=mean,
                           median=cell_medians(cell, x, n_cells), std=std, hit_rate=hit_rate, hac_se=hac_se, t=t,
-                          p_two_sided=p, mean_first_half=mean_first, mean_second_half=mean_second)
+                          p_two_sided=p, p_positive=p_positive, mean_first_half=mean_first, mean_second_half=mean_second)
 
 
 def cell_medians(cell: IntArray, x: FloatArray, n_cells: int) -> FloatArray:

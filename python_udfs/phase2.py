@@ -8,8 +8,9 @@ dependent or need scipy; everything is vectorised over all cells (python_udfs/ev
 
 After-cost return of one event under a template with side s (+1 long, -1 short), in bps:
     r = s * gross_return * 1e4 - round_trip_cost_bps - s * funding_rate_sum * 1e4
-(a long pays positive funding). An event whose window touches a gap, whose funding is unknown or
-whose side is undefined (a directional template on an event without a direction) is excluded and
+(a long pays positive funding). The question is whether there is an edge, so p_value is
+one-sided: H0 mean after-cost return <= 0 against a positive mean (p_value_two_sided is beside it).
+An event whose window touches a gap, whose funding is unknown or whose side is undefined (a directional template on an event without a direction) is excluded and
 counted, never treated as zero.
 
 Shrinkage strata: estimates are pooled within each (rule template, horizon, state variable) stratum
@@ -118,7 +119,8 @@ def cell_table(samples: pa.Table, catalog: EventCatalog, settings: Phase2Setting
                 "n": stats_.n, "n_deoverlapped": stats_.n_deoverlapped,
                 "mean_bps": stats_.mean, "median_bps": stats_.median, "std_bps": stats_.std,
                 "hit_rate": stats_.hit_rate, "hac_se_bps": stats_.hac_se, "t_stat": stats_.t,
-                "p_value": stats_.p_two_sided, "mean_conservative_bps": np.where(stats_.n > 0, conservative, np.nan),
+                "p_value": stats_.p_positive, "p_value_two_sided": stats_.p_two_sided,
+                "mean_conservative_bps": np.where(stats_.n > 0, conservative, np.nan),
                 "mean_first_half_bps": stats_.mean_first_half, "mean_second_half_bps": stats_.mean_second_half,
             })
     if not pieces:
@@ -157,7 +159,7 @@ def _shrink(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             t = posterior_mean / np.sqrt(posterior_var)
         p = np.full(rows.size, np.nan)
         ok = np.isfinite(t) & (n >= 2)
-        p[ok] = np.minimum(1.0, 2.0 * stats.t.sf(np.abs(t[ok]), n[ok] - 1))
+        p[ok] = stats.t.sf(t[ok], n[ok] - 1)
         out["shrunken_p_value"][rows] = p
         out["shrinkage_weight_cell"][rows] = np.asarray(cells.weight, dtype=float)
         for level_index, name in enumerate(("family", "event", "state")):
@@ -175,6 +177,7 @@ OUTPUT_SCHEMA: tuple[tuple[str, pa.DataType], ...] = (
     ("n", pa.int64()), ("n_deoverlapped", pa.int64()),
     ("mean_bps", pa.float64()), ("median_bps", pa.float64()), ("std_bps", pa.float64()), ("hit_rate", pa.float64()),
     ("hac_se_bps", pa.float64()), ("t_stat", pa.float64()), ("p_value", pa.float64()),
+    ("p_value_two_sided", pa.float64()),
     ("mean_conservative_bps", pa.float64()), ("mean_first_half_bps", pa.float64()),
     ("mean_second_half_bps", pa.float64()),
     ("shrunken_mean_bps", pa.float64()), ("shrunken_se_bps", pa.float64()), ("shrunken_p_value", pa.float64()),

@@ -58,6 +58,7 @@ def test_cell_statistics_match_per_cell_references(seed: int) -> None:
             if se > 0:
                 t = x.mean() / se
                 assert result.p_two_sided[code] == pytest.approx(min(1.0, 2 * stats.t.sf(abs(t), n - 1)), rel=1e-9)
+                assert result.p_positive[code] == pytest.approx(stats.t.sf(t, n - 1), rel=1e-9)
         else:
             assert np.isnan(result.hac_se[code]) and np.isnan(result.p_two_sided[code])
 
