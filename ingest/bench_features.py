@@ -340,6 +340,17 @@ def events_count(data_root: Path) -> dict[str, int]:
     return {"event_types": types, "fired": fired}
 
 
+def discovery_counts(data_root: Path) -> dict[str, Any]:
+    """Hypotheses planned and tested in the benchmark warehouse."""
+    import duckdb
+
+    conn = duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True)
+    [(planned, tested, events)] = conn.execute(
+        "select hypotheses_planned, hypotheses_tested, (select count(*) from fct_events) from fct_phase2_run_summary"
+    ).fetchall()
+    return {"hypotheses_planned": planned, "hypotheses_tested": tested, "fired_events": events}
+
+
 def bench_features(workdir: Path, symbols: int = 20, days: int = 730, seed: int = 0,
                    memory_limit: str | None = "3GB") -> list[dict[str, object]]:
     """Build the feature stage on a synthetic lake under `workdir` and return result rows (same
@@ -354,6 +365,7 @@ def bench_features(workdir: Path, symbols: int = 20, days: int = 730, seed: int 
     clean = _child("dbt", str(data_root), "run", "-s", "+fct_bars")
     stage = _child("dbt", str(data_root), "run", "-s", "tag:features")
     events = _child("dbt", str(data_root), "run", "-s", "tag:events")
+    discovery = _child("dbt", str(data_root), "run", "-s", "tag:discovery")
     warehouse = str(data_root / "warehouse.duckdb")
     sql = _child("sql_subset", warehouse, memory_limit or "")
     base = _child("numpy", warehouse)
@@ -374,6 +386,13 @@ def bench_features(workdir: Path, symbols: int = 20, days: int = 730, seed: int 
         "bars_per_s": round(rows / events["seconds"]), "peak_rss_mb": round(events["peak_rss_mb"], 1),
         "duckdb_memory_limit": memory_limit or "default",
         "models": dict(sorted(events["models"].items(), key=lambda kv: -kv[1])),
+    }, {
+        "stage": "discovery", "case": f"{case}: dbt run -s tag:discovery (labels, costs, phase 1, phase 2 plan, "
+                                      "statistics, results, summary)",
+        **(counts := discovery_counts(data_root)), "seconds": round(discovery["seconds"], 2),
+        "hypotheses_per_s": round(counts["hypotheses_planned"] / discovery["seconds"]),
+        "peak_rss_mb": round(discovery["peak_rss_mb"], 1),
+        "models": dict(sorted(discovery["models"].items(), key=lambda kv: -kv[1])[:6]),
     }, {
         "stage": "features", "case": f"{case}: subset (5 returns, 4 rolling vols, 3 z-scores, ASOF funding join)",
         "rows": rows, "seconds": round(sql["seconds"], 2), "rows_per_s": round(rows / sql["seconds"]),

@@ -2,7 +2,14 @@
 
 An effect reads: "after <condition> at bar t, the forward return over <horizon_bars> bars drifts by
 <drift_bps> on <symbols> when the symbol is in <state> at t". A null has no drift: its condition is
-pure noise and must not be found by any honest discovery."""
+pure noise and must not be found by any honest discovery.
+
+A planted effect may be limited to part of the generated timeline with `active_window:
+{start_fraction, end_fraction}` (fractions of the timeline: first bar 0, last bar 1; defaults 0 and
+1). A condition bar t is in the window when start_fraction <= t / (bars - 1) < end_fraction
+(end_fraction 1 includes the last bar); outside it the condition may still occur, but it gets no
+drift (planting records it as `out_of_window`). Without the key the effect is active everywhere and
+the generated market is exactly what it was before the key existed."""
 
 from __future__ import annotations
 
@@ -18,6 +25,11 @@ from ingest.demo_market.universe import UNIVERSE
 STATES = ("any", "vol_high", "vol_low")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_HORIZON = 3 * 288
+FULL_WINDOW = (0.0, 1.0)
+"""The default active window: the whole timeline."""
+WINDOW_RULE = ("condition bar t is active when start_fraction <= t / (bars - 1) < end_fraction (end_fraction 1 "
+               "includes the last bar; bars = config.json window.bars, the same for every symbol); outside it "
+               "occurrences have role out_of_window and get no drift")
 _UNIVERSE_NAMES = tuple(spec.name for spec in UNIVERSE)
 
 
@@ -100,6 +112,13 @@ class EffectSpec:
     state: str
     cooldown_bars: int
     description: str = ""
+    active_window: tuple[float, float] = FULL_WINDOW
+    """(start_fraction, end_fraction) of the timeline in which a condition bar gets the drift."""
+
+    @property
+    def windowed(self) -> bool:
+        """True when the effect is limited to part of the timeline."""
+        return self.active_window != FULL_WINDOW
 
     def applies_to(self, symbol: str) -> bool:
         return symbol in self.symbols
@@ -111,6 +130,9 @@ class EffectSpec:
             "drift_bps": self.drift_bps, "symbols": list(self.symbols), "state": self.state,
             "cooldown_bars": self.cooldown_bars,
         }
+        if self.windowed:  # omitted when active everywhere, so existing ground truth stays byte-identical
+            start, end = self.active_window
+            body["active_window"] = {"start_fraction": start, "end_fraction": end, "rule": WINDOW_RULE}
         if generated is not None:
             body["symbols_generated"] = [s for s in self.symbols if s in generated]
         return body
@@ -173,7 +195,27 @@ def _symbols(path: Path, key: str, raw: Any) -> tuple[str, ...]:
     return tuple(raw)
 
 
-_ENTRY_KEYS = {"name", "description", "condition", "horizon_bars", "drift_bps", "symbols", "state", "cooldown_bars"}
+def _active_window(path: Path, key: str, raw: Any) -> tuple[float, float]:
+    if raw is None:
+        return FULL_WINDOW
+    if not isinstance(raw, dict):
+        raise _fail(path, key, "must be a mapping with start_fraction and/or end_fraction "
+                               "(fractions of the timeline: first bar 0, last bar 1)")
+    unknown = sorted(set(raw) - {"start_fraction", "end_fraction"})
+    if unknown:
+        raise _fail(path, f"{key}.{unknown[0]}", "unknown key; known: end_fraction, start_fraction")
+    start, end = (FULL_WINDOW[j] if raw.get(name) is None else _typed(path, f"{key}.{name}", raw[name], float)
+                  for j, name in enumerate(("start_fraction", "end_fraction")))
+    if not 0 <= start < 1:
+        raise _fail(path, f"{key}.start_fraction", f"must be in [0, 1), got {start!r}")
+    if not start < end <= 1:
+        raise _fail(path, f"{key}.end_fraction", f"must be in (start_fraction, 1], got {end!r} "
+                                                 f"with start_fraction {start!r}")
+    return (start, end)
+
+
+_ENTRY_KEYS = {"name", "description", "condition", "horizon_bars", "drift_bps", "symbols", "state", "cooldown_bars",
+               "active_window"}
 
 
 def _entry(path: Path, key: str, raw: Any, role: str, default_cooldown: int) -> EffectSpec:
@@ -209,8 +251,11 @@ def _entry(path: Path, key: str, raw: Any, role: str, default_cooldown: int) -> 
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise _fail(path, f"{key}.description", "must be text")
+    if role == "null" and "active_window" in raw:
+        raise _fail(path, f"{key}.active_window", "a null condition has no drift to limit in time (omit it)")
+    window = _active_window(path, f"{key}.active_window", raw.get("active_window"))
     return EffectSpec(name, role, condition, horizon, drift, _symbols(path, f"{key}.symbols", raw.get("symbols")),
-                      state, cooldown, description.strip())
+                      state, cooldown, description.strip(), window)
 
 
 def load_effects(path: Path) -> tuple[EffectSpec, ...]:
@@ -240,8 +285,8 @@ def load_effects(path: Path) -> tuple[EffectSpec, ...]:
         entries = doc.get(section) or []
         if not isinstance(entries, list):
             raise _fail(path, section, "must be a list")
-        if section == "effects" and not entries:
-            raise _fail(path, "effects", "at least one planted effect is required")
+        if section == "effects" and "effects" not in doc:
+            raise _fail(path, "effects", "is required (an empty list makes a null market with no planted effect)")
         out.extend(_entry(path, f"{section}[{i}]", raw, role, cooldown) for i, raw in enumerate(entries))
     names = [e.name for e in out]
     dup = sorted({n for n in names if names.count(n) > 1})

@@ -83,7 +83,8 @@ def write_ground_truth(folder: Path, effects: tuple[EffectSpec, ...], symbols: l
             "states": "vol_high: realised vol of the last 288 perp returns >= that of the last 8640 (at t); "
                       "vol_low otherwise",
             "roles": "planted (drift applied), out_of_state (condition met in the other state), suppressed "
-                     "(inside another planted window: no drift), null (null condition)",
+                     "(inside another planted window: no drift), out_of_window (condition met outside the effect's "
+                     "active_window: no drift), null (null condition)",
         },
         "symbols_generated": symbols,
         "effects": [e.as_dict(symbols) for e in effects if e.role == "planted"],

@@ -5,7 +5,10 @@ Occurrences are selected greedily in time (per effect cooldown; a planted window
 another planted window on the same symbol, so each measured drift is its own). Because a planted
 drift moves later prices, detection runs on the path that already carries the earlier drifts: we
 iterate detect -> plant until the planted set is a fixed point, which is exactly the sequential,
-point-in-time answer (each pass fixes at least the earliest disagreement)."""
+point-in-time answer (each pass fixes at least the earliest disagreement).
+
+An effect with an `active_window` plants only on condition bars inside that fraction of the timeline
+(`active_mask`); elsewhere its occurrences are recorded as `out_of_window`, with no drift."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import numpy as np
 from ingest.demo_market.conditions import Features, condition_mask, state_labels, state_mask, tradable
 from ingest.demo_market.effects import EffectSpec
 
-ROLES = ("planted", "out_of_state", "suppressed", "null")
+ROLES = ("planted", "out_of_state", "suppressed", "null", "out_of_window")
 
 
 @dataclass(frozen=True)
@@ -38,17 +41,29 @@ class PlantResult:
     converged: bool
 
 
+def active_mask(window: tuple[float, float], n: int) -> np.ndarray:
+    """Condition bars of an n-bar timeline inside `window` = (start_fraction, end_fraction): bar t is
+    active when start_fraction <= t / (n - 1) < end_fraction; end_fraction 1 includes the last bar."""
+    start, end = window
+    frac = np.arange(n) / (n - 1) if n > 1 else np.zeros(n)
+    return (frac >= start) & ((frac < end) | (end >= 1.0))
+
+
 def select(effects: tuple[EffectSpec, ...], f: Features, gap: np.ndarray) -> list[Occurrence]:
-    """Greedy, time-ordered selection. Roles: `planted` (in state, window free), `out_of_state`
-    (condition met in the other state: no drift), `suppressed` (in state but inside another planted
-    window: no drift), `null` (a null condition)."""
+    """Greedy, time-ordered selection. Roles: `planted` (in state, window free), `out_of_window`
+    (condition bar outside the effect's active window: no drift), `out_of_state` (condition met in
+    the other state: no drift), `suppressed` (in state but inside another planted window: no drift),
+    `null` (a null condition). Every recorded occurrence starts the effect's cooldown."""
     times, prios = [], []
     in_state: dict[int, np.ndarray] = {}
+    active: dict[int, np.ndarray] = {}
     for i, e in enumerate(effects):
         hits = np.flatnonzero(condition_mask(e.condition, f) & tradable(gap, e.horizon_bars))
         times.append(hits)
         prios.append(np.full(hits.size, i))
         in_state[i] = state_mask(e.state, f)
+        if e.windowed:
+            active[i] = active_mask(e.active_window, gap.size)
     if not times:
         return []
     t_all, p_all = np.concatenate(times), np.concatenate(prios)
@@ -62,6 +77,8 @@ def select(effects: tuple[EffectSpec, ...], f: Features, gap: np.ndarray) -> lis
             continue
         if e.role == "null":
             role = "null"
+        elif i in active and not active[i][t]:
+            role = "out_of_window"
         elif not in_state[i][t]:
             role = "out_of_state"
         elif t < lock_until:

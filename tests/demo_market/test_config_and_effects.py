@@ -91,7 +91,7 @@ def _mutate(change: dict) -> dict:
     ({"effects.0.name": "Bad Name"}, "effects[0].name"),
     ({"nulls.0.drift_bps": 10}, "nulls[0].drift_bps"),
     ({"nulls.0.name": "spike"}, "name"),
-    ({"effects": []}, "effects"),
+    ({"effects": KeyError}, "effects"),  # a missing list (an empty one is a null market)
 ])
 def test_bad_effects_files_name_the_file_and_the_key(tmp_path: Path, change: dict, key: str) -> None:
     path = _write(tmp_path, _mutate(change))

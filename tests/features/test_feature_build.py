@@ -203,10 +203,11 @@ def test_bench_features_smoke(tmp_path: Path) -> None:
     from ingest.bench_features import bench_features
 
     rows = bench_features(tmp_path, symbols=2, days=12, memory_limit="1GB")
-    stage, events, subset = rows
+    stage, events, discovery, subset = rows
     assert stage["rows"] == 2 * 12 * 288 and stage["bars_per_s"] > 0 and stage["peak_rss_mb"] > 0
     assert events["bars"] == stage["rows"] and events["bars_per_s"] > 0
     assert events["events"]["event_types"] == 57 and events["events"]["fired"] > 0
+    assert discovery["hypotheses_planned"] > 0 and discovery["hypotheses_per_s"] > 0
     assert subset["speedup_vs_baseline"] > 0
     assert subset["max_rel_diff_vs_baseline"] < 1e-6
 
