@@ -1,9 +1,12 @@
-"""`backtest discover-edges`: phase 1, then phase 2, then the export, on an existing warehouse.
+"""`backtest discover-edges`: phase 1, phase 2, the bridge evaluation and the blueprints, then the
+export, on an existing warehouse.
 
-Runs `dbt build` on the discovery models (labels, costs, the phase 1 event study, the candidate
-plan, the phase 2 statistics and results, and their tests; upstream models are assumed built, e.g.
-by `make demo`), then writes the phase 2 tables to
-`$BACKTEST_DATA_ROOT/reports/phase2/<phase2_run_id>/` as Parquet and prints the run summary."""
+Runs `dbt build` on the discovery and bridge models (evaluation windows, labels, costs, the phase 1
+event study, the candidate plan, the phase 2 statistics and results, the holdout re-measurement
+under cost stress, dim_blueprints, and their tests; upstream models are assumed built, e.g. by
+`make demo`), then writes everything to `$BACKTEST_DATA_ROOT/reports/<phase2_run_id>/`: the tables as
+Parquet and the blueprints as blueprints.jsonl + blueprints.parquet, each row validated against
+spec/contracts/blueprint.v1.schema.json first (nothing is written when one row violates it)."""
 
 from __future__ import annotations
 
@@ -12,30 +15,44 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.blueprint_export import export_blueprints
 from ingest.pipeline import PipelineError, dbt, step
 
-DISCOVERY_SELECTION = ["int_labels__forward_returns+", "int_events__outcomes+", "int_phase2__candidate_templates+", "int_costs__event_execution+"]
-EXPORTED = ("fct_phase1_event_study", "fct_phase2_candidates", "fct_phase2_results", "fct_phase2_run_summary")
+DISCOVERY_SELECTION = ["dim_evaluation_windows+", "int_labels__forward_returns+", "int_events__outcomes+",
+                       "int_phase2__candidate_templates+", "int_costs__event_execution+"]
+EXPORTED = ("dim_evaluation_windows", "fct_phase1_event_study", "fct_phase2_candidates", "fct_phase2_results",
+            "fct_phase2_run_summary", "fct_bridge_cost_stress", "fct_bridge_evaluation")
 
 
-def export_phase2(data_root: Path) -> tuple[Path, dict[str, object]]:
-    """Write the discovery tables to reports/phase2/<run id>/ and return the folder and summary."""
+def run_summary(data_root: Path) -> dict[str, object]:
+    """The one row of fct_phase2_run_summary with bridge counts beside it."""
     warehouse = data_root / "warehouse.duckdb"
     conn = duckdb.connect(str(warehouse), read_only=True)
-    cursor = conn.execute("select * from fct_phase2_run_summary")
+    cursor = conn.execute("""
+        select summary.*, bridge.candidates_evaluated, bridge.bridge_passed, blueprints.blueprints
+        from fct_phase2_run_summary summary
+        cross join (select count(*) as candidates_evaluated, count(*) filter (where bridge_passed) as bridge_passed
+                    from fct_bridge_evaluation) bridge
+        cross join (select count(*) as blueprints from dim_blueprints) blueprints""")
     names = [d[0] for d in cursor.description]
     rows = cursor.fetchall()
     if not rows:
         raise PipelineError(f"{warehouse}: fct_phase2_run_summary is empty; did the discovery build run?")
-    summary = dict(zip(names, rows[0]))
-    folder = data_root / "reports" / "phase2" / str(summary["phase2_run_id"])[:16]
-    folder.mkdir(parents=True, exist_ok=True)
+    return dict(zip(names, rows[0]))
+
+
+def export_discovery(data_root: Path) -> tuple[Path, dict[str, object]]:
+    """Write the discovery and bridge tables and the validated blueprints to reports/<run id>/."""
+    summary = run_summary(data_root)
+    run_id = str(summary["phase2_run_id"])
+    blueprints = export_blueprints(data_root / "warehouse.duckdb", data_root / "reports", run_id=run_id)
+    conn = duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True)
     for table in EXPORTED:
-        target = folder / f"{table}.parquet"
+        target = blueprints.directory / f"{table}.parquet"
         temporary = target.with_suffix(".parquet.tmp")
         conn.execute(f"copy (select * from {table}) to '{temporary}' (format parquet, compression zstd)")
         temporary.replace(target)
-    return folder, summary
+    return blueprints.directory, summary
 
 
 def run_discovery(data_root: Path, say: Callable[[str], None] = print) -> Path:
@@ -43,10 +60,12 @@ def run_discovery(data_root: Path, say: Callable[[str], None] = print) -> Path:
     if not (data_root / "warehouse.duckdb").exists():
         raise PipelineError(f"no warehouse at {data_root / 'warehouse.duckdb'}: run `make demo` (or ingest and "
                             f"`dbt build`) first")
-    with step("dbt build: labels, costs, phase 1 event study, phase 2 plan, statistics, results", say):
+    with step("dbt build: windows, labels, costs, phase 1, phase 2, bridge evaluation, blueprints", say):
         dbt(["build", "-s", *DISCOVERY_SELECTION], data_root)
-    with step("export: phase 1 and phase 2 tables to Parquet", say):
-        folder, summary = export_phase2(data_root)
+    with step("export: tables to Parquet, blueprints validated against blueprint.v1", say):
+        folder, summary = export_discovery(data_root)
+    say(f"  windows: discovery {summary['discovery_start']} .. {summary['discovery_end']}, embargo "
+        f"{summary['embargo_bars']} bars, holdout {summary['holdout_start']} .. {summary['holdout_end']}")
     say(f"  hypotheses planned {summary['hypotheses_planned']}, tested {summary['hypotheses_tested']} "
         f"(not evaluable {summary['hypotheses_not_evaluable']}, too few events {summary['hypotheses_too_few_events']}, "
         f"over budget {summary['hypotheses_over_budget']})")
@@ -54,5 +73,7 @@ def run_discovery(data_root: Path, say: Callable[[str], None] = print) -> Path:
         f"{summary['bh_families']} BH families; survivors {summary['survivors_phase2']} "
         f"(standard {summary['survivors_standard']}, fallback_only {summary['survivors_fallback_only']}); "
         f"estimated FDR {summary['estimated_fdr']}")
-    say(f"  tables: {folder}")
+    say(f"  bridge: {summary['bridge_passed']} of {summary['candidates_evaluated']} promoted candidates pass on the "
+        f"holdout; blueprints {summary['blueprints']}")
+    say(f"  tables and blueprints: {folder}")
     return folder

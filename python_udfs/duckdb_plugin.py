@@ -83,11 +83,14 @@ def register_udfs(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
 
 def register_spec_functions(conn: duckdb.DuckDBPyConnection) -> None:
-    """`spec_json(section)` and `ontology_spec_hash()`: the spec, read fresh on every call."""
+    """`spec_json(section)`, `ontology_spec_hash()` (the spec, read fresh on every call) and
+    `code_version()` (package version and git commit, stamped on blueprints)."""
+    from python_udfs.code_version import code_version
     from python_udfs.spec_registry import ontology_spec_hash, spec_json
 
     for name, fn, parameters in (("spec_json", spec_json, [sqltypes.VARCHAR]),
-                                 ("ontology_spec_hash", lambda: ontology_spec_hash(), [])):
+                                 ("ontology_spec_hash", lambda: ontology_spec_hash(), []),
+                                 ("code_version", lambda: code_version(), [])):
         try:
             conn.remove_function(name)
         except duckdb.Error:

@@ -359,7 +359,8 @@ def _rule_templates(tree: dict[str, Any], root: Path) -> tuple[dict[str, RuleTem
         raise _fail(file, "discovery.horizons_bars", "lists a horizon twice")
     # Entry at the open of the bar after the event at the earliest: a lag of 0 would trade on the
     # event bar's own open, before the event is known.
-    _int(file, "discovery.entry_lag_bars", discovery.get("entry_lag_bars"), 1, 288)
+    lag = _int(file, "discovery.entry_lag_bars", discovery.get("entry_lag_bars"), 1, 288)
+    _evaluation_windows(file, discovery.get("evaluation_windows"), lag + max(horizons))
     raw = discovery.get("rule_templates")
     if not isinstance(raw, dict) or not raw:
         raise _fail(file, "discovery.rule_templates", "must be a mapping name -> {verb, side}")
@@ -373,6 +374,17 @@ def _rule_templates(tree: dict[str, Any], root: Path) -> tuple[dict[str, RuleTem
             raise _fail(file, f"{key}.side", f"'{side}' is not one of {', '.join(DIRECTIONAL_SIDES + FIXED_SIDES)}")
         templates[str(name)] = RuleTemplate(str(name), verb, side)
     return templates, horizons
+
+
+def _evaluation_windows(file: Path, raw: Any, longest_label_bars: int) -> None:
+    """discovery.evaluation_windows: the holdout share and the embargo between the windows. The
+    embargo must cover entry lag + the longest horizon, so no discovery label reaches a holdout bar."""
+    key = "discovery.evaluation_windows"
+    windows = _mapping(file, key, raw, ("holdout_fraction", "embargo_bars"))
+    fraction = _number(file, f"{key}.holdout_fraction", windows["holdout_fraction"])
+    if not 0.05 <= fraction <= 0.9:
+        raise _fail(file, f"{key}.holdout_fraction", f"{fraction} is out of range [0.05, 0.9]")
+    _int(file, f"{key}.embargo_bars", windows["embargo_bars"], longest_label_bars, 100_000)
 
 
 def _families(tree: dict[str, Any], root: Path, templates: dict[str, RuleTemplate],

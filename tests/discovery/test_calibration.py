@@ -12,30 +12,17 @@ import duckdb
 import pytest
 import yaml
 
-from tests.demo_warehouse import build_demo_warehouse
+from tests.demo_warehouse import PLANTED_DRIFTS, build_demo_warehouse
 
 REPO = Path(__file__).resolve().parents[2]
 NULL_SEEDS = (21, 22, 23)
 NULL_EFFECTS = {"version": 1, "effects": [], "nulls": [{
     "name": "wednesday_us_open", "description": "Calendar noise; the bar at 13:30 UTC on Wednesdays.",
     "condition": {"kind": "clock", "weekday": 2, "hour": 13, "minute": 30}, "horizon_bars": 12, "symbols": "all"}]}
-POWER_SEED = 11
-POWER_DRIFTS_BPS = {"ETHUSDT": 20.0, "SOLUSDT": 40.0, "BNBUSDT": 80.0}
-"""Drift planted after every funding-settlement bar (the bar opening 5 minutes before 00:00, 08:00
-and 16:00 UTC, where FUNDING_TIMESTAMP_EVENT fires) over the next 12 bars; BTCUSDT carries none."""
-FUNDING_BARS = ((23, 55), (7, 55), (15, 55))
 POWER_CELL = ("FUNDING_TIMESTAMP_EVENT", "long_drift", 12)
+"""The hypothesis that trades the planted drifts of the planted warehouse (tests/demo_warehouse.py)."""
 MIN_TRUE_DRIFT_BPS = 1.0
 """A cell whose events carry less planted drift than this (side-adjusted, averaged) is a null."""
-
-
-def _power_effects() -> dict[str, object]:
-    effects = [{"name": f"funding_drift_{symbol.lower()}_{hour:02d}{minute:02d}",
-                "description": f"{drift:+.0f} bps over the hour after the funding settlement.",
-                "condition": {"kind": "clock", "hour": hour, "minute": minute},
-                "horizon_bars": 12, "drift_bps": drift, "symbols": [symbol], "cooldown_bars": 12}
-               for symbol, drift in POWER_DRIFTS_BPS.items() for hour, minute in FUNDING_BARS]
-    return {"version": 1, "effects": effects}
 
 
 pytestmark = pytest.mark.slow
@@ -66,7 +53,7 @@ def test_null_markets_rarely_discover_anything(tmp_path: Path) -> None:
     runs = []
     for seed in NULL_SEEDS:
         root = build_demo_warehouse(tmp_path / f"seed_{seed}", symbols=2, months=2, seed=seed, effects=effects,
-                                   spec_dir=spec)
+                                   spec_dir=spec, select=("+fct_phase2_run_summary",))
         summary = _summary(root)
         runs.append(summary)
         print(f"null seed {seed}: tested {summary['hypotheses_tested']}, discoveries "
@@ -115,33 +102,33 @@ def _cell_truth_sql(states: list[str], occurrences: Path, entry_lag: int) -> str
     """
 
 
-def test_planted_effects_are_found_and_false_discoveries_stay_below_q(tmp_path: Path) -> None:
-    effects = tmp_path / "power_effects.yaml"
-    effects.write_text(yaml.safe_dump(_power_effects()))
-    root = build_demo_warehouse(tmp_path / "power", symbols=4, months=3, seed=POWER_SEED, effects=effects,
-                               spec_dir=_zero_cost_spec(tmp_path))
-    occurrences = tmp_path / "power" / "archive" / "ground_truth" / "occurrences.parquet"
+def test_planted_effects_are_found_and_false_discoveries_stay_below_q(planted_warehouse: Path) -> None:
+    """Power per planted effect size (after the real cost model, on the discovery window) and the
+    false discovery proportion of the standard-track survivors, scored against the generator's
+    ground truth: a survivor is false when its events carried no planted drift."""
+    occurrences = planted_warehouse.parent / "archive" / "ground_truth" / "occurrences.parquet"
     discovery = yaml.safe_load((REPO / "spec" / "global_defaults.yaml").read_text())["discovery"]
     max_q = yaml.safe_load((REPO / "spec" / "gates.yaml").read_text())["gate_v1_phase2"]["max_q_value"]
-    conn = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    conn = duckdb.connect(str(planted_warehouse / "warehouse.duckdb"), read_only=True)
     survivors = conn.execute(_cell_truth_sql(discovery["conditioning_states"], occurrences,
                                              discovery["entry_lag_bars"])).fetchall()
     false = [row for row in survivors if row[-1] < MIN_TRUE_DRIFT_BPS]
     event, template, horizon = POWER_CELL
     found = {}
-    for symbol, drift in {"BTCUSDT": 0.0, **POWER_DRIFTS_BPS}.items():
+    for symbol, (drift, _) in {"BTCUSDT": (0.0, 1.0), **PLANTED_DRIFTS}.items():
         cell = [row for row in survivors if row[1:6] == (event, symbol, horizon, template, "all")]
         true_cells = [row for row in survivors if row[2] == symbol and row[-1] >= MIN_TRUE_DRIFT_BPS]
-        found[drift] = bool(cell)
+        found[symbol] = bool(cell)
         print(f"planted {drift:+.0f} bps ({symbol}): {event} {template} h={horizon} "
-              f"{'found' if cell else 'missed'}; standard-track cells with planted drift on the symbol: "
-              f"{len(true_cells)}")
+              f"{'found' if cell else 'missed'}"
+              + (f" (after-cost mean {cell[0][7]:.1f} bps, planted {cell[0][8]:.1f} bps)" if cell else "")
+              + f"; standard-track cells with planted drift on the symbol: {len(true_cells)}")
     fdp = len(false) / max(len(survivors), 1)
     bound = max_q + 3 * math.sqrt(max_q * (1 - max_q) / max(len(survivors), 1))
     print(f"standard-track survivors {len(survivors)}, without planted drift {len(false)}: false discovery "
           f"proportion {fdp:.3f} (q {max_q}, bound {bound:.3f})")
     for row in false:
         print("  null survivor:", row)
-    assert found[80.0] and found[40.0], found
-    assert not found[0.0]
+    assert found["BNBUSDT"] and found["SOLUSDT"], found
+    assert not found["BTCUSDT"]
     assert fdp <= bound

@@ -78,7 +78,9 @@ def test_funding_sums_the_settlements_inside_the_window(demo_warehouse: Path) ->
 
 def test_phase1_event_study_covers_every_fired_event_type(demo_warehouse: Path) -> None:
     conn = connect(demo_warehouse)
-    fired = {r[0] for r in conn.execute("select distinct event_type from fct_events").fetchall()}
+    fired = {r[0] for r in conn.execute("""
+        select distinct event_type from fct_events, dim_evaluation_windows w
+        where ts >= w.discovery_start and ts < w.discovery_end""").fetchall()}
     studied = {r[0] for r in conn.execute("select distinct event_type from fct_phase1_event_study").fetchall()}
     assert fired == studied
     [(paths,)] = conn.execute("select count(*) from fct_phase1_event_study where len(mean_path_bps) > 0 "

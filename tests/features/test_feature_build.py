@@ -81,7 +81,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]
     ingest_archive(archive, full, say=lambda line: None)
     cut_lake(full, cut, CUT)
     for root in (full, cut):
-        done = run_dbt(["build", "-s", "+dim_states", "+fct_event_flags", "+fct_event_coverage"], root)
+        done = run_dbt(["build", "-s", "+dim_states", "+fct_event_flags", "+fct_event_coverage",
+                        "--indirect-selection", "cautious"], root)
         assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     yield {"full": full, "cut": cut, "base": base}
 

@@ -1,45 +1,6 @@
-{#- Phase 2 input: every fired event at every horizon (int_events__outcomes) with its bar index and
-    the market states at the event bar (dim_states, known at the event bar's close), one row per
-    event x horizon. A label model: it carries forward returns. -#}
+{#- Phase 2 input: every fired event of the discovery window at every horizon, with its forward
+    return, funding, cost and the market states at the event bar (macros/discovery/event_samples.sql).
+    The holdout window is never read here: the bridge evaluation owns it. A label model. -#}
 {{ config(materialized='table', tags=['label', 'discovery']) }}
-{%- set settings = discovery_settings() %}
 
-with
-
-outcomes as (
-
-    select * from {{ ref('int_events__outcomes') }}
-
-),
-
-states as (
-
-    select * from {{ ref('dim_states') }}
-
-),
-
-final as (
-
-    select
-        outcomes.event_type,
-        outcomes.family,
-        outcomes.symbol,
-        outcomes.ts,
-        cast(epoch(outcomes.ts) // {{ settings['bar_seconds'] }} as bigint) as bar_index,
-        outcomes.horizon_bars,
-        outcomes.direction_sign,
-        outcomes.gross_return,
-        outcomes.funding_rate_sum,
-        outcomes.funding_known,
-        outcomes.round_trip_cost_bps,
-        outcomes.cost_config_digest
-        {%- for state in settings['conditioning_states'] %},
-        states.{{ state }}
-        {%- endfor %}
-    from outcomes
-    left join states on states.symbol = outcomes.symbol and states.ts = outcomes.ts
-
-)
-
-select * from final
-order by event_type, symbol, horizon_bars, ts
+{{ event_samples('discovery') }}

@@ -1,7 +1,8 @@
 {#- Every fired event at every discovery horizon with what happened after it: the forward return
     of a long position (int_labels__forward_returns), the funding it paid, whether the window
     touched a gap, and the round-trip execution cost at the event bar (int_costs__event_execution).
-    Built on labels, so it is a label model too. -#}
+    sample_window says which evaluation window (dim_evaluation_windows) the event's bar falls in:
+    discovery, embargo, holdout or outside. Built on labels, so it is a label model too. -#}
 {{ config(materialized='table', tags=['label', 'discovery']) }}
 
 with
@@ -15,6 +16,12 @@ events as (
 labels as (
 
     select * from {{ ref('int_labels__forward_returns') }}
+
+),
+
+windows as (
+
+    select * from {{ ref('dim_evaluation_windows') }}
 
 ),
 
@@ -43,8 +50,15 @@ final as (
         labels.funding_known,
         labels.window_touches_gap,
         costs.round_trip_cost_bps,
-        costs.cost_config_digest
+        costs.cost_config_digest,
+        case
+            when events.ts >= windows.discovery_start and events.ts < windows.discovery_end then 'discovery'
+            when events.ts >= windows.discovery_end and events.ts < windows.holdout_start then 'embargo'
+            when events.ts >= windows.holdout_start and events.ts < windows.holdout_end then 'holdout'
+            else 'outside'
+        end as sample_window
     from events
+    cross join windows
     inner join labels on labels.symbol = events.symbol and labels.ts = events.ts
     left join costs on costs.symbol = events.symbol and costs.ts = events.ts
 

@@ -3,7 +3,9 @@
     share of events that fire within the horizon of the previous one of the same type on the
     symbol), mean and median forward return of a long position and signed by the event's direction
     (long for direction 'none'), hit rate of the signed return, and the mean cumulative log return
-    path from 48 bars before to 288 bars after the event bar's close (every 12 bars). -#}
+    path from 48 bars before to 288 bars after the event bar's close (every 12 bars). Only events of
+    the discovery window (dim_evaluation_windows) are studied: the holdout stays unseen until the
+    bridge evaluation; discovery_start and discovery_end are on every row. -#}
 {{ config(materialized='table', tags=['label', 'discovery']) }}
 {%- set settings = discovery_settings() %}
 {%- set offsets = range(-48, 289, 12) | list %}
@@ -12,13 +14,21 @@ with
 
 outcomes as (
 
-    select * from {{ ref('int_events__outcomes') }}
+    select * from {{ ref('int_events__outcomes') }} where sample_window = 'discovery'
+
+),
+
+windows as (
+
+    select discovery_start, discovery_end from {{ ref('dim_evaluation_windows') }}
 
 ),
 
 events as (
 
-    select symbol, ts, event_type, severity from {{ ref('fct_events') }}
+    select events.symbol, events.ts, events.event_type, events.severity
+    from {{ ref('fct_events') }} as events
+    inner join windows on events.ts >= windows.discovery_start and events.ts < windows.discovery_end
 
 ),
 
@@ -135,8 +145,11 @@ final as (
     select
         study.*,
         paths.path_offsets_bars,
-        paths.mean_path_bps
+        paths.mean_path_bps,
+        windows.discovery_start,
+        windows.discovery_end
     from study
+    cross join windows
     left join paths using (event_type, severity, symbol)
 
 )

@@ -44,9 +44,19 @@ cells as (
 
 ),
 
+windows as (
+
+    select discovery_start, discovery_end, holdout_start, holdout_end, embargo_bars
+    from {{ ref('dim_evaluation_windows') }}
+
+),
+
 symbols as (
 
-    select symbol, min(ts) as window_start, max(available_at) as window_end from flags group by symbol
+    select flags.symbol, min(flags.ts) as window_start, max(flags.available_at) as window_end
+    from flags
+    inner join windows on flags.ts >= windows.discovery_start and flags.ts < windows.discovery_end
+    group by flags.symbol
 
 ),
 
@@ -58,12 +68,18 @@ expanded as (
         symbols.symbol,
         symbols.window_start,
         symbols.window_end,
+        windows.discovery_start,
+        windows.discovery_end,
+        windows.holdout_start,
+        windows.holdout_end,
+        windows.embargo_bars,
         coalesce(coverage.n_evaluable_bars, 0) as n_evaluable_bars,
         coverage.missing_inputs,
         coalesce(cells.n, 0) as n_events,
         coalesce(cells.n_deoverlapped, 0) as n_deoverlapped
     from templates
     cross join symbols
+    cross join windows
     left join coverage on coverage.event_type = templates.event_type and coverage.symbol = symbols.symbol
     left join cells
         on cells.event_type = templates.event_type
@@ -114,6 +130,11 @@ final as (
         state_value,
         window_start,
         window_end,
+        discovery_start,
+        discovery_end,
+        holdout_start,
+        holdout_end,
+        embargo_bars,
         n_evaluable_bars,
         n_events,
         n_deoverlapped,

@@ -29,7 +29,12 @@ planned as (
         any_value(candidate_plan_hash) as candidate_plan_hash,
         any_value(ontology_spec_hash) as ontology_spec_hash,
         min(window_start) as window_start,
-        max(window_end) as window_end
+        max(window_end) as window_end,
+        any_value(discovery_start) as discovery_start,
+        any_value(discovery_end) as discovery_end,
+        any_value(holdout_start) as holdout_start,
+        any_value(holdout_end) as holdout_end,
+        any_value(embargo_bars) as embargo_bars
     from plan
 
 ),
@@ -55,7 +60,9 @@ final as (
 
     select
         sha256(concat_ws('|', planned.candidate_plan_hash, planned.ontology_spec_hash,
-                         coalesce(outcomes.cost_config_digest, ''), planned.window_start, planned.window_end)) as phase2_run_id,
+                         coalesce(outcomes.cost_config_digest, ''), planned.window_start, planned.window_end,
+                         planned.discovery_start, planned.discovery_end, planned.holdout_start, planned.holdout_end))
+            as phase2_run_id,
         planned.*,
         outcomes.*
     from planned
