@@ -3,7 +3,7 @@
     rule templates and horizons (spec/multiplicity), and the spec hash it was built from. -#}
 {{ config(materialized='table', tags=['events']) }}
 {%- set catalog = feature_spec_json("event_catalog_json()") %}
-{%- set spec_hash = run_query("select ontology_spec_hash()").columns[0].values()[0] if execute else '' %}
+{%- set spec_hash = spec_digest('ontology_spec_hash') %}
 
 with
 

@@ -15,8 +15,8 @@
     Sharpe ratio reaches min_deflated_sharpe (spec/gates.yaml gate_v1_bridge). -#}
 {{ config(materialized='table', tags=['label', 'bridge']) }}
 {%- set bridge = spec('gates').get('gate_v1_bridge', {}) if execute else {} %}
-{%- set spec_hash = run_query("select ontology_spec_hash()").columns[0].values()[0] if execute else '' %}
-{%- set cost_digest = run_query("select cost_config_digest()").columns[0].values()[0] if execute else '' %}
+{%- set spec_hash = spec_digest('ontology_spec_hash') %}
+{%- set cost_digest = spec_digest('cost_config_digest') %}
 {%- set required = bridge.get('required_cost_stress_multiplier', 1.5) %}
 {%- set min_dsr = bridge.get('min_deflated_sharpe', 0.95) %}
 {%- set min_events = bridge.get('min_holdout_events', 10) %}

@@ -9,7 +9,7 @@
 {%- set gates = spec('gates').get('gate_v1_phase2', {}) if execute else {} %}
 {%- set min_events = gates.get('min_events', 30) %}
 {%- set max_hypotheses = gates.get('max_hypotheses', 200000) %}
-{%- set spec_hash = run_query("select ontology_spec_hash()").columns[0].values()[0] if execute else '' %}
+{%- set spec_hash = spec_digest('ontology_spec_hash') %}
 
 with
 

@@ -26,8 +26,8 @@
 {%- set grouping = catalog['bh_grouping'] if catalog is not none else ['family', 'event', 'template_verb', 'horizon_bars'] %}
 {%- set group_columns = {'family': 'family', 'event': 'event_type', 'template_verb': 'template_verb',
                          'horizon_bars': 'horizon_bars', 'symbol': 'symbol', 'state': 'state_name'} %}
-{%- set spec_hash = run_query("select ontology_spec_hash()").columns[0].values()[0] if execute else '' %}
-{%- set cost_digest = run_query("select cost_config_digest()").columns[0].values()[0] if execute else '' %}
+{%- set spec_hash = spec_digest('ontology_spec_hash') %}
+{%- set cost_digest = spec_digest('cost_config_digest') %}
 {%- set max_q = gates.get('max_q_value', 0.05) %}
 
 
