@@ -15,7 +15,7 @@ from typing import Any
 
 from python_udfs.spec_registry import SpecError, canonical_json, load_spec, register_validator, spec_dir
 
-TOP_KEYS = ("execution_mode", "fees", "spread", "impact", "funding")
+TOP_KEYS = ("execution_mode", "fees", "spread", "impact", "funding", "dynamic")
 MODES = ("taker", "maker")
 
 
@@ -30,6 +30,8 @@ class CostConfig:
     impact_coefficient_bps: float
     order_notional_usd: float
     include_funding: bool
+    volatility_coefficient: float
+    participation_coefficient_bps: float
 
     @property
     def fee_bps(self) -> float:
@@ -78,6 +80,7 @@ def build_cost_config(content: Any, file: Path) -> CostConfig:
     spread = _section(file, content, "spread", ("floor_bps",))
     impact = _section(file, content, "impact", ("coefficient_bps", "order_notional_usd"))
     funding = _section(file, content, "funding", ("include",))
+    dynamic = _section(file, content, "dynamic", ("volatility_coefficient", "participation_coefficient_bps"))
     if not isinstance(funding["include"], bool):
         raise _fail(file, "funding.include", "must be true or false")
     return CostConfig(
@@ -88,6 +91,10 @@ def build_cost_config(content: Any, file: Path) -> CostConfig:
         impact_coefficient_bps=_non_negative(file, "impact.coefficient_bps", impact["coefficient_bps"], 1000),
         order_notional_usd=_non_negative(file, "impact.order_notional_usd", impact["order_notional_usd"], 1e9),
         include_funding=funding["include"],
+        volatility_coefficient=_non_negative(file, "dynamic.volatility_coefficient",
+                                             dynamic["volatility_coefficient"], 10),
+        participation_coefficient_bps=_non_negative(file, "dynamic.participation_coefficient_bps",
+                                                    dynamic["participation_coefficient_bps"], 10000),
     )
 
 

@@ -117,13 +117,17 @@ def register_feature_functions(conn: duckdb.DuckDBPyConnection) -> None:
 
 def register_event_functions(conn: duckdb.DuckDBPyConnection) -> None:
     """Event stage: `event_plan_json()` (the one-pass detection and coverage SQL) and
-    `event_catalog_json()` (python_udfs/event_compiler.py), read fresh from spec/ on every call."""
+    `event_catalog_json()` (python_udfs/event_compiler.py); the cost configuration; the backtest's
+    `backtest_config_json()` and `backtest_strategies_json()`: all read fresh from spec/ on every call."""
+    from python_udfs.backtest_config import backtest_config_json, backtest_strategies_json
     from python_udfs.cost_model import cost_config_digest, cost_config_json
     from python_udfs.event_compiler import event_catalog_json, event_plan_json
 
     for name, fn in (("event_plan_json", lambda: event_plan_json()), ("event_catalog_json", lambda: event_catalog_json()),
                      ("cost_config_json", lambda: cost_config_json()),
-                     ("cost_config_digest", lambda: cost_config_digest())):
+                     ("cost_config_digest", lambda: cost_config_digest()),
+                     ("backtest_config_json", lambda: backtest_config_json()),
+                     ("backtest_strategies_json", lambda: backtest_strategies_json())):
         try:
             conn.remove_function(name)
         except duckdb.Error:

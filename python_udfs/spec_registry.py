@@ -115,7 +115,7 @@ def _import_validators() -> None:
     import importlib
 
     for module in ("python_udfs.feature_spec", "python_udfs.event_spec", "python_udfs.cost_model",
-                   "python_udfs.gate_spec"):
+                   "python_udfs.gate_spec", "python_udfs.backtest_config"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -30,8 +30,7 @@ legs as (
         events.ts,
         {{ costs['fee_bps'] }} as fee_bps_per_leg,
         {%- if costs['pays_spread'] %}
-        greatest({{ costs['spread_floor_bps'] }},
-                 coalesce(features.quoted_spread_bps / 2, features.cs_spread_288 * 10000 / 2)) as half_spread_bps,
+        {{ half_spread_bps('features.quoted_spread_bps', 'features.cs_spread_288', costs['spread_floor_bps']) }} as half_spread_bps,
         case when features.quoted_spread_bps is not null then 'quoted'
              when features.cs_spread_288 is not null then 'corwin_schultz' end as spread_source,
         {%- else %}

@@ -1,0 +1,348 @@
+"""The vectorised backtest engine: event signals -> positions -> PnL components, with the risk
+allocator's four caps and the kill switches, for many strategies on a common grid of 5-minute bars.
+
+Conventions (the tests' reference loop, tests/backtest/reference_engine.py, restates them one bar
+and one strategy at a time):
+
+- Weights are signed fractions of a fixed capital; a position is a constant notional while held
+  (no compounding), so PnL is additive across bars, strategies and symbols.
+- A signal at bar u (known at u's close) with entry lag L >= 1 and horizon H holds bars
+  u+L .. u+L+H-1. A new signal while in a trade restarts that window from the new signal and takes
+  its side. `next_open`: the position held over bar k is set at k's open; gross PnL of bar k is
+  w[k-1] * (open[k] / last close - 1) + w[k] * (close[k] / open[k] - 1). `close`: it is set at the
+  close of bar k-1; gross PnL is w[k] * (close[k] / last close - 1). A signal never earns its own
+  bar's return.
+- A bar without a price (a gap) cannot trade: every position on the symbol stays as it was and the
+  bar's gross PnL is unknown (NaN) when a position is held; the move across the gap is booked at the
+  next priced bar, against the last known close. A gap of at least `max_stale_bars` is a stale feed:
+  positions are closed where trading resumes and trades entered before it are dropped.
+- Costs of a change of weight d at bar k use what is known before the fill (the previous bar's
+  close; python_udfs/execution_costs.py); funding settled at the close of bar k is paid by the
+  weight held over bar k: -w[k] * rate (a long pays a positive rate), each settlement at its real
+  interval. net = gross - fees - spread - impact + funding.
+- Strategy rows are standalone (their own trades and costs); symbol rows net the strategies of a
+  symbol, so offsetting trades are not paid twice; the portfolio is the sum of the symbols.
+- Halts (kill switches) take effect from the bar after the breach: the target is zero from then on.
+
+Path dependence (the new-exposure cap, halts) is solved in chunks, never as a Python loop over bars
+per strategy: see python_udfs/risk_allocator.py and python_udfs/kill_switches.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from python_udfs.backtest_config import KillSwitches, RiskLimits
+from python_udfs.cost_model import CostConfig
+from python_udfs.execution_costs import CostInputs, LegCosts, leg_costs
+from python_udfs.kill_switches import (NO_BREACH, Breach, first_drawdown_breach, first_slippage_breach,
+                                       last_true_index, stale_resumes)
+from python_udfs.risk_allocator import (CappedTargets, Positions, binding_layers, cap_targets, limit_new_exposure,
+                                        symbol_matrix)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+PORTFOLIO = -1
+"""Strategy index of a portfolio-wide halt."""
+NEVER = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class Market:
+    """Prices and cost inputs per bar (rows) and symbol (columns). `open`/`close` are NaN at gaps;
+    `funding_rate` is the rate settled at the bar's close (0 when none is due, NaN when the funding
+    series does not say); `initial_close` is the last close before the first bar (NaN: unknown)."""
+
+    open: FloatArray
+    close: FloatArray
+    funding_rate: FloatArray
+    costs: CostInputs
+    initial_close: FloatArray
+
+
+@dataclass(frozen=True)
+class StrategyBook:
+    """Strategies as columns: their symbol (column of the market), nominal weight (> 0), entry lag,
+    horizon, and the signal matrix (bars x strategies: +1 long, -1 short, 0 none)."""
+
+    symbol: IntArray
+    weight: FloatArray
+    entry_lag: IntArray
+    horizon: IntArray
+    signal: npt.NDArray[np.int8]
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    execution_mode: str
+    capital_usd: float
+    limits: RiskLimits
+    switches: KillSwitches
+    costs: CostConfig
+
+
+@dataclass(frozen=True)
+class Halt:
+    strategy: int  # PORTFOLIO for the whole book
+    bar: int
+    reason: str    # data_staleness | drawdown | slippage_ratio
+    value: float   # gap bars, drawdown fraction or cost ratio
+
+
+@dataclass(frozen=True)
+class Components:
+    """PnL components (fractions of capital) per bar and column, and the weights behind them."""
+
+    position: FloatArray
+    traded: FloatArray
+    gross: FloatArray
+    fees: FloatArray
+    spread: FloatArray
+    impact: FloatArray
+    funding: FloatArray
+    net: FloatArray
+    expected_slippage: FloatArray
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    strategies: Components
+    symbols: Components
+    binding_layer: npt.NDArray[np.int8]
+    halts: list[Halt] = field(default_factory=list)
+    sequential_bars: int = 0
+    passes: int = 0
+
+    @property
+    def portfolio_net(self) -> FloatArray:
+        return np.nansum(self.symbols.net, axis=1)
+
+
+def _validity(market: Market, mode: str) -> tuple[BoolArray, BoolArray]:
+    valid = np.isfinite(market.open) & np.isfinite(market.close)
+    if mode == "next_open":
+        return valid, valid
+    tradable = np.vstack([np.zeros((1, valid.shape[1]), dtype=bool), valid[:-1]])[: valid.shape[0]]
+    return valid, tradable
+
+
+def _raw_targets(book: StrategyBook, latest_resume: IntArray, halted_from: IntArray) -> FloatArray:
+    """Side x nominal weight over each trade's holding window; zero after a halt and for trades
+    entered before the latest stale-feed resume of the symbol."""
+    n_bars = book.signal.shape[0]
+    last_signal = last_true_index(book.signal != 0)
+    rows = np.arange(n_bars)[:, None] - book.entry_lag[None, :]
+    trigger = np.where(rows >= 0, np.take_along_axis(last_signal, np.maximum(rows, 0), axis=0), -1)
+    entry = trigger + book.entry_lag[None, :]
+    bars = np.arange(n_bars)[:, None]
+    active = (trigger >= 0) & (bars < entry + book.horizon[None, :]) & (entry >= latest_resume[:, book.symbol])
+    active &= bars <= halted_from[None, :]
+    side = np.take_along_axis(book.signal, np.maximum(trigger, 0), axis=0)
+    return np.where(active, side * book.weight[None, :], 0.0)
+
+
+def _freeze(weights: FloatArray, tradable: BoolArray) -> FloatArray:
+    """A column cannot change where it cannot trade: carry the last tradable bar's weight."""
+    last = last_true_index(tradable)
+    held = np.take_along_axis(weights, np.maximum(last, 0), axis=0)
+    return np.where(last >= 0, held, 0.0)
+
+
+def _marks(market: Market) -> FloatArray:
+    """The last known close before each bar (the price a position was last marked at)."""
+    close = market.close
+    last = last_true_index(np.isfinite(close))
+    known = np.take_along_axis(close, np.maximum(last, 0), axis=0)
+    through = np.where(last >= 0, known, market.initial_close[None, :])
+    return np.vstack([market.initial_close[None, :], through[:-1]])[: close.shape[0]]
+
+
+@dataclass(frozen=True)
+class SymbolReturns:
+    """Per bar and symbol: the return a position held from the previous mark to the fill earns
+    (`carried`: next_open's open / last close - 1, zero in close mode) and the return of the weight
+    set at the fill (`held`: close / open - 1, or close / last close - 1 in close mode)."""
+
+    carried: FloatArray
+    held: FloatArray
+
+
+def symbol_returns(market: Market, mode: str) -> SymbolReturns:
+    mark = _marks(market)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if mode == "next_open":
+            return SymbolReturns(market.open / mark - 1.0, market.close / market.open - 1.0)
+        return SymbolReturns(np.zeros_like(market.close), market.close / mark - 1.0)
+
+
+def _held_pnl(weight: FloatArray, ret: FloatArray) -> FloatArray:
+    """weight * return, 0 when flat (whatever the return), NaN when held over an unknown return."""
+    out = weight * ret
+    out[weight == 0] = 0.0
+    return out
+
+
+def components(position: FloatArray, market: Market, returns: SymbolReturns, columns: IntArray,
+               settings: EngineSettings) -> Components:
+    """PnL components of `position` (bars x columns), column j trading market symbol columns[j].
+    Costs are computed only where something is traded (a small share of the cells)."""
+    previous = np.vstack([np.zeros((1, position.shape[1])), position[:-1]])[: position.shape[0]]
+    gross = _held_pnl(position, returns.held[:, columns])
+    if settings.execution_mode == "next_open":
+        gross += _held_pnl(previous, returns.carried[:, columns])
+    change = position - previous
+    bar, column = np.nonzero(change)
+    traded_legs = np.abs(change[bar, column])
+    symbol = columns[column]
+    inputs = CostInputs(*(getattr(market.costs, name)[bar, symbol] for name in CostInputs.__dataclass_fields__))
+    legs: LegCosts = leg_costs(traded_legs, inputs, settings.costs, settings.capital_usd)
+    dense = []
+    for values in (traded_legs, *legs):
+        out = np.zeros_like(position)
+        out[bar, column] = values
+        dense.append(out)
+    traded, fees, spread, impact, expected = dense
+    funding = (-_held_pnl(position, market.funding_rate[:, columns]) if settings.costs.include_funding
+               else np.zeros_like(position))
+    net = gross - fees - spread - impact + funding
+    return Components(position, traded, gross, fees, spread, impact, funding, net, expected)
+
+
+class _Path(NamedTuple):
+    """One simulation of every strategy under a given set of halts."""
+
+    targets: FloatArray
+    capped: CappedTargets
+    frozen: FloatArray
+    positions: Positions
+    strategy_rows: Components
+    symbol_rows: Components
+
+    @property
+    def portfolio_net(self) -> FloatArray:
+        return np.nansum(self.symbol_rows.net, axis=1)
+
+
+def _breaches(path: _Path, book: StrategyBook, halted_from: IntArray, portfolio_halted: bool,
+              switches: KillSwitches) -> list[Halt]:
+    """Every live strategy's first breach on `path`, and the portfolio's, earliest first."""
+    found: list[Halt] = []
+    live = halted_from == NEVER
+    rows = path.strategy_rows
+    drawdown: Breach = first_drawdown_breach(rows.net, book.weight, switches.strategy_max_drawdown)
+    slippage: Breach = first_slippage_breach(rows.traded, rows.spread + rows.impact, rows.expected_slippage,
+                                             switches.slippage_window_legs, switches.max_slippage_ratio)
+    for breach, reason in ((drawdown, "drawdown"), (slippage, "slippage_ratio")):
+        for strategy in np.flatnonzero(live & (breach.bar != NO_BREACH)):
+            found.append(Halt(int(strategy), int(breach.bar[strategy]), reason, float(breach.value[strategy])))
+    if not portfolio_halted:
+        portfolio = first_drawdown_breach(path.portfolio_net[:, None], np.ones(1), switches.portfolio_max_drawdown)
+        if portfolio.bar[0] != NO_BREACH:
+            found.append(Halt(PORTFOLIO, int(portfolio.bar[0]), "drawdown", float(portfolio.value[0])))
+    first_per_strategy: dict[int, Halt] = {}
+    for halt in sorted(found, key=lambda h: (h.bar, h.strategy, h.reason)):
+        first_per_strategy.setdefault(halt.strategy, halt)
+    return sorted(first_per_strategy.values(), key=lambda h: (h.bar, h.strategy))
+
+
+def _with_halts(halted_from: IntArray, halts: list[Halt]) -> IntArray:
+    out = halted_from.copy()
+    for halt in halts:
+        if halt.strategy == PORTFOLIO:
+            out = np.minimum(out, halt.bar)
+        else:
+            out[halt.strategy] = min(out[halt.strategy], halt.bar)
+    return out
+
+
+def _exact_until(old: _Path, new: _Path, halted_from: IntArray, portfolio_halted: bool,
+                 switches: KillSwitches) -> int:
+    """The last bar up to which halts found on `old` are still exact once a batch of them is applied
+    (giving `new`): before the first position that changed for another reason than a halt of the
+    batch (the caps couple strategies), and not after the portfolio's own first breach on `new`."""
+    n_bars = old.positions.weights.shape[0]
+    explained = np.arange(n_bars)[:, None] > halted_from[None, :]
+    changed = (new.positions.weights != old.positions.weights) & ~explained
+    rows = np.flatnonzero(changed.any(axis=1))
+    until = int(rows[0]) - 1 if rows.size else n_bars - 1
+    if not portfolio_halted:
+        portfolio = first_drawdown_breach(new.portfolio_net[:, None], np.ones(1), switches.portfolio_max_drawdown)
+        if portfolio.bar[0] != NO_BREACH:
+            until = min(until, int(portfolio.bar[0]))
+    return until
+
+
+def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -> BacktestResult:
+    """Positions, caps, halts and PnL of every strategy, symbol and the portfolio (see the module
+    docstring for the conventions)."""
+    n_bars, n_symbols = market.close.shape
+    if book.signal.shape != (n_bars, book.symbol.size):
+        raise ValueError(f"signal matrix is {book.signal.shape}, expected (bars, strategies) = {(n_bars, book.symbol.size)}")
+    if np.any(book.entry_lag < 1):
+        raise ValueError("entry_lag must be at least 1 bar: a signal is known only at its bar's close")
+    if np.any(book.horizon < 1) or np.any(book.weight <= 0):
+        raise ValueError("every strategy needs a horizon >= 1 bar and a nominal weight > 0")
+    valid, tradable = _validity(market, settings.execution_mode)
+    resumes = stale_resumes(valid, settings.execution_mode, settings.switches.max_stale_bars)
+    tradable_by_strategy = tradable[:, book.symbol]
+    returns = symbol_returns(market, settings.execution_mode)
+    onehot = symbol_matrix(book.symbol, n_symbols)
+    passes = 0
+    sequential = 0
+
+    def simulate(halted_from: IntArray) -> _Path:
+        nonlocal passes, sequential
+        passes += 1
+        targets = _raw_targets(book, resumes.latest_resume, halted_from)
+        capped = cap_targets(targets, book.symbol, n_symbols, settings.limits)
+        frozen = _freeze(capped.weights, tradable_by_strategy)
+        positions = limit_new_exposure(frozen, tradable_by_strategy, settings.limits.max_new_exposure_per_bar)
+        sequential += positions.sequential_bars
+        strategy_rows = components(positions.weights, market, returns, book.symbol, settings)
+        symbol_rows = components(positions.weights @ onehot, market, returns, np.arange(n_symbols), settings)
+        return _Path(targets, capped, frozen, positions, strategy_rows, symbol_rows)
+
+    # Halts in time order, in batches: every first breach on the current path is applied at once, and
+    # those the batch itself could have moved (through the caps, or a portfolio halt before them) are
+    # taken back and found again on the next path. A portfolio breach joins a batch only as its
+    # earliest member (strategy halts before it change the portfolio's PnL).
+    halted_from = np.full(book.symbol.size, NEVER, dtype=np.int64)
+    portfolio_halted = False
+    halts: list[Halt] = []
+    path = simulate(halted_from)
+    while True:
+        batch = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
+        if not batch:
+            break
+        if batch[0].strategy == PORTFOLIO:
+            batch = [halt for halt in batch if halt.bar <= batch[0].bar]
+        else:
+            batch = [halt for halt in batch if halt.strategy != PORTFOLIO]
+        trial_from = _with_halts(halted_from, batch)
+        trial = simulate(trial_from)
+        until = _exact_until(path, trial, trial_from, portfolio_halted or batch[0].strategy == PORTFOLIO,
+                             settings.switches)
+        kept = [halt for halt in batch if halt.bar <= until]
+        halts.extend(kept)
+        portfolio_halted = portfolio_halted or any(halt.strategy == PORTFOLIO for halt in kept)
+        halted_from = _with_halts(halted_from, kept)
+        path = trial if len(kept) == len(batch) else simulate(halted_from)
+    targets, capped, frozen, positions, strategy_rows, symbol_rows = path
+    scaled = np.abs(positions.weights) < np.abs(frozen) - 1e-15
+    layers = binding_layers(targets, capped, positions.new_exposure_scale, book.symbol, scaled)
+    halts.extend(_stale_halts(positions.weights, resumes.gap_bars, book.symbol))
+    halts.sort(key=lambda halt: (halt.bar, halt.strategy, halt.reason))
+    return BacktestResult(strategy_rows, symbol_rows, layers, halts, sequential, passes)
+
+
+def _stale_halts(position: FloatArray, gap_bars: IntArray, symbol: IntArray) -> list[Halt]:
+    """A stale-feed halt for each strategy holding a position into a resume bar."""
+    resume_bar, strategy = np.nonzero((gap_bars[:, symbol] > 0)
+                                      & (np.vstack([np.zeros((1, position.shape[1])), position[:-1]]) != 0))
+    return [Halt(int(s), int(b), "data_staleness", float(gap_bars[b, symbol[s]])) for b, s in zip(resume_bar, strategy)]

@@ -1,0 +1,100 @@
+"""Backtest summaries: one row per strategy, per symbol and for the portfolio, from fct_backtest_pnl.
+
+Why here and not in SQL: Sortino, drawdown durations, PSR and DSR need the whole ordered series and
+scipy. The PnL table is sparse (a strategy has rows only where it holds or trades), so each series is
+laid on the window's bar grid first: a missing bar is flat (zero, known); a NULL net stays unknown.
+
+Trades are runs of bars with a non-zero position of one sign; a trade's return is the sum of its
+net PnL from the entry bar through the bar that closes it (the exit's costs and, in next_open mode,
+the move into the exit's open belong to the trade).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from python_udfs.performance_metrics import BARS_PER_YEAR_5M, BarSeries, Trades, performance_summary
+from python_udfs.sharpe import sharpe_stats
+
+FloatArray = npt.NDArray[np.float64]
+SERIES = ("net", "gross", "fees", "spread", "impact", "funding", "position", "traded")
+
+
+def _micros(values: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
+    return values.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def trades_of(position: FloatArray, net: FloatArray) -> Trades:
+    """Runs of same-signed non-zero positions, with the net PnL from entry through the closing bar."""
+    sign = np.sign(position)
+    previous = np.concatenate([[0.0], sign[:-1]])
+    starts = np.flatnonzero((sign != 0) & (sign != previous))
+    if starts.size == 0:
+        return Trades.empty()
+    following = np.concatenate([sign[1:], [0.0]])
+    ends = np.flatnonzero((sign != 0) & (sign != following))
+    known = np.nan_to_num(net, nan=0.0)
+    cumulative = np.concatenate([[0.0], np.cumsum(known)])
+    # The bar after the last held bar closes the trade (its exit costs) when it is flat; a bar that
+    # flips the side belongs to the next trade, and a trade still open at the end stops there.
+    closing = ends.copy()
+    after = ends + 1
+    closable = after < position.size
+    closable[closable] &= sign[after[closable]] == 0
+    closing[closable] = after[closable]
+    returns = cumulative[closing + 1] - cumulative[starts]
+    return Trades(returns, (ends - starts + 1).astype(np.int64))
+
+
+def _series(table: pa.Table, grid: npt.NDArray[np.int64]) -> dict[str, FloatArray]:
+    rows = np.searchsorted(grid, _micros(table.column("ts")))
+    out = {}
+    for name in SERIES:
+        values = np.zeros(grid.size)
+        column = table.column(name)
+        values[rows] = column.to_numpy(zero_copy_only=False).astype(np.float64) if column.null_count == 0 else \
+            np.where(column.is_null().to_numpy(zero_copy_only=False), np.nan,
+                     column.fill_null(0.0).to_numpy(zero_copy_only=False))
+        out[name] = values
+    return out
+
+
+def _summary_row(series: dict[str, FloatArray], n_trials: int, var_trial_sharpe: float,
+                 bars_per_year: float) -> dict[str, Any]:
+    bars = BarSeries(series["net"], series["gross"], series["fees"], series["spread"], series["impact"],
+                     series["funding"], np.abs(series["position"]), series["traded"], bars_per_year)
+    return performance_summary(bars, trades_of(series["position"], series["net"]), n_trials, var_trial_sharpe)
+
+
+def summary_table(pnl: pa.Table, n_trials: int, bars_per_year: float = BARS_PER_YEAR_5M) -> pa.Table:
+    """One row per (level, strategy_id, symbol). DSR uses the run's trial count and the variance of
+    the per-bar Sharpe ratios of the backtested strategies (the trials whose per-bar returns exist)."""
+    portfolio = pnl.filter(pc.equal(pnl.column("level"), "portfolio"))
+    grid = np.unique(_micros(portfolio.column("ts")))
+    keys: list[tuple[str, str | None, str | None]] = sorted(
+        {(row["level"], row["strategy_id"], row["symbol"])
+         for row in pnl.select(["level", "strategy_id", "symbol"]).to_pylist()},
+        key=lambda key: (key[0], key[1] or "", key[2] or ""))
+    level = pnl.column("level").to_numpy(zero_copy_only=False)
+    strategy = np.asarray(pnl.column("strategy_id").fill_null("").to_pylist(), dtype=object)
+    symbol = np.asarray(pnl.column("symbol").fill_null("").to_pylist(), dtype=object)
+    series_by_key = {}
+    for key in keys:
+        mask = (level == key[0]) & (strategy == (key[1] or "")) & (symbol == (key[2] or ""))
+        series_by_key[key] = _series(pnl.filter(pa.array(mask)), grid)
+    strategy_sharpes = [sharpe_stats(series["net"]).sr for key, series in series_by_key.items() if key[0] == "strategy"]
+    finite = np.asarray([s for s in strategy_sharpes if np.isfinite(s)])
+    var_trial_sharpe = float(finite.var(ddof=1)) if finite.size > 1 else float("nan")
+    rows = []
+    for key, series in series_by_key.items():
+        metrics = _summary_row(series, n_trials, var_trial_sharpe, bars_per_year)
+        rows.append({"level": key[0], "strategy_id": key[1], "symbol": key[2], **metrics,
+                     "n_trials": n_trials, "var_trial_sharpe": var_trial_sharpe})
+    if not rows:
+        return pa.table({"level": pa.array([], pa.string())})
+    return pa.Table.from_pylist(rows)

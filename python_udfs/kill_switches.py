@@ -1,0 +1,114 @@
+"""Kill switches: when a strategy (or the whole book) must stop, found over all bars at once.
+
+Why vectorised detection: a halt is path dependent (it changes the PnL after it, which decides the
+next halt), but only after the halt bar. The engine therefore asks these functions for each
+strategy's *first* breach on the current path, applies the earliest one, and asks again; everything
+before the earliest breach is already final. Each question is a pass of numpy over the bars.
+
+Triggers:
+- data staleness: a symbol without a price for at least `max_stale_bars` bars; positions on it are
+  closed at the first bar that can trade again (the "resume" bar);
+- drawdown: equity (a base plus the cumulative known net PnL) falls `limit` below its running peak;
+- slippage: over a strategy's last `window` legs, the spread and impact paid exceed `limit` times what
+  the discovery cost model expected for the same legs.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+NO_BREACH = -1
+
+
+class StaleResumes(NamedTuple):
+    """Per bar and symbol: the latest resume bar at or before it (-1: none) and, at each resume bar,
+    the length of the gap it ends (0 elsewhere)."""
+
+    latest_resume: IntArray
+    gap_bars: IntArray
+
+
+class Breach(NamedTuple):
+    """Per column: the first bar whose close breached (-1: none) and the measured value there."""
+
+    bar: IntArray
+    value: FloatArray
+
+
+def last_true_index(mask: BoolArray) -> IntArray:
+    """Per bar and column, the index of the latest True at or before the bar (-1: none yet)."""
+    index = np.where(mask, np.arange(mask.shape[0])[:, None], -1)
+    return np.maximum.accumulate(index, axis=0)
+
+
+def stale_resumes(valid: BoolArray, execution_mode: str, max_stale_bars: int) -> StaleResumes:
+    """A valid bar after at least `max_stale_bars` invalid ones ends a stale gap. Trading resumes at
+    it (next_open: its open is a price) or at the bar after it (close: positions change at a close)."""
+    n_bars = valid.shape[0]
+    last_valid = last_true_index(valid)
+    before = np.vstack([np.full((1, valid.shape[1]), -1), last_valid[:-1]]) if n_bars else last_valid
+    gap = np.where(valid, np.arange(n_bars)[:, None] - before - 1, 0)
+    ends_stale_gap = valid & (gap >= max_stale_bars)
+    if execution_mode == "close":
+        ends_stale_gap = np.vstack([np.zeros((1, valid.shape[1]), dtype=bool), ends_stale_gap[:-1]])[:n_bars]
+        gap = np.vstack([np.zeros((1, valid.shape[1]), dtype=np.int64), gap[:-1]])[:n_bars]
+    return StaleResumes(last_true_index(ends_stale_gap), np.where(ends_stale_gap, gap, 0))
+
+
+def first_drawdown_breach(net: FloatArray, base: FloatArray, limit: float) -> Breach:
+    """Equity = base + cumulative known net PnL (unknown bars add nothing); the first bar where
+    (running peak - equity) / running peak >= limit, the peak including the starting base."""
+    equity = base[None, :] + np.cumsum(np.nan_to_num(net, nan=0.0), axis=0)
+    peak = np.maximum(np.maximum.accumulate(equity, axis=0), base[None, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drawdown = np.where(peak > 0, (peak - equity) / peak, np.inf)
+    breached = drawdown >= limit
+    return _first(breached, drawdown)
+
+
+def first_slippage_breach(traded: FloatArray, realised: FloatArray, expected: FloatArray,
+                          window: int, limit: float) -> Breach:
+    """Per column, over the legs (bars with traded > 0) in time order: the first leg at which the
+    last `window` legs paid more than `limit` times the expected slippage. A window with an unknown
+    cost is not judged."""
+    column, bar = np.nonzero(traded.T > 0)
+    n_columns = traded.shape[1]
+    out_bar = np.full(n_columns, NO_BREACH, dtype=np.int64)
+    out_value = np.full(n_columns, np.nan)
+    if column.size == 0:
+        return Breach(out_bar, out_value)
+    paid = realised[bar, column]
+    wanted = expected[bar, column]
+    unknown = np.isnan(paid) | np.isnan(wanted)
+    sums = [np.concatenate([[0.0], np.cumsum(np.where(unknown, 0.0, x))]) for x in (paid, wanted)]
+    unknown_sum = np.concatenate([[0], np.cumsum(unknown)])
+    position = np.arange(column.size)
+    group_start = np.searchsorted(column, column, side="left")
+    full = position - group_start >= window - 1
+    start = np.where(full, position + 1 - window, 0)
+    paid_sum = sums[0][position + 1] - sums[0][start]
+    wanted_sum = sums[1][position + 1] - sums[1][start]
+    known = unknown_sum[position + 1] - unknown_sum[start] == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(wanted_sum > 0, paid_sum / wanted_sum, np.inf)
+    breached = full & known & (ratio > limit)
+    hits = np.flatnonzero(breached)
+    if hits.size:
+        first_hit = hits[np.unique(column[hits], return_index=True)[1]]
+        out_bar[column[first_hit]] = bar[first_hit]
+        out_value[column[first_hit]] = ratio[first_hit]
+    return Breach(out_bar, out_value)
+
+
+def _first(breached: BoolArray, value: FloatArray) -> Breach:
+    any_breach = breached.any(axis=0)
+    first = np.where(any_breach, breached.argmax(axis=0), NO_BREACH)
+    picked = np.where(any_breach, value[np.maximum(first, 0), np.arange(breached.shape[1])], np.nan)
+    return Breach(first.astype(np.int64), picked)

@@ -1,0 +1,138 @@
+"""The risk allocator: four deterministic caps on the strategies' target weights, in this order:
+strategy (|weight| of one strategy), symbol (|net weight| of the strategies on one symbol),
+portfolio (sum over symbols of |net weight|) and the exposure added within one bar.
+
+Why this shape: the first three layers depend only on the bar's targets, so they are applied to the
+whole (bars x strategies) matrix at once. The fourth depends on the positions actually held at the
+previous bar, which depend on whether it bound before: it is path dependent. It rarely binds, so it
+is solved in chunks: the unconstrained path is exact up to the first bar where the cap binds; from
+there the recursion runs bar by bar (vectorised over strategies) only until the positions have
+caught up with their targets, and the vectorised search resumes. The Python work is proportional to
+the number of bars spent catching up, not to bars x strategies.
+
+Weights are signed fractions of capital. Layers are coded 1 strategy, 2 symbol, 3 portfolio,
+4 new exposure; 0 means no cap bound.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from python_udfs.backtest_config import RiskLimits
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+LAYER_NAMES = {0: None, 1: "strategy", 2: "symbol", 3: "portfolio", 4: "new_exposure"}
+_TOLERANCE = 1e-12
+
+
+class CappedTargets(NamedTuple):
+    """Targets after the strategy, symbol and portfolio caps, with each layer's scale factor."""
+
+    weights: FloatArray        # (bars, strategies)
+    strategy_scale: FloatArray  # (strategies,)
+    symbol_scale: FloatArray    # (bars, symbols)
+    portfolio_scale: FloatArray  # (bars,)
+
+
+class Positions(NamedTuple):
+    """Positions after the new-exposure cap, with its scale factor per bar (1 when it did not bind)
+    and the number of bars solved one at a time."""
+
+    weights: FloatArray
+    new_exposure_scale: FloatArray
+    sequential_bars: int
+
+
+def symbol_matrix(symbol_of: IntArray, n_symbols: int) -> FloatArray:
+    """(strategies x symbols) one-hot matrix: weights @ it sums the strategies of each symbol."""
+    onehot = np.zeros((symbol_of.size, n_symbols))
+    onehot[np.arange(symbol_of.size), symbol_of] = 1.0
+    return onehot
+
+
+def cap_targets(targets: FloatArray, symbol_of: IntArray, n_symbols: int, limits: RiskLimits) -> CappedTargets:
+    """Layers 1 to 3, for every bar at once; each layer scales all the weights it covers by one
+    factor, so the caps never flip a sign or change the ratio between strategies of one symbol."""
+    magnitude = np.abs(targets)
+    nominal = magnitude.max(axis=0) if targets.size else np.zeros(targets.shape[1])
+    strategy_scale = np.where(nominal > limits.strategy_max_weight,
+                              limits.strategy_max_weight / np.where(nominal > 0, nominal, 1.0), 1.0)
+    weights = targets * strategy_scale
+    onehot = symbol_matrix(symbol_of, n_symbols)
+    net = np.abs(weights @ onehot)
+    symbol_scale = np.where(net > limits.symbol_max_net_weight * (1 + _TOLERANCE),
+                            limits.symbol_max_net_weight / np.where(net > 0, net, 1.0), 1.0)
+    weights = weights * symbol_scale[:, symbol_of]
+    gross = (net * symbol_scale).sum(axis=1)
+    portfolio_scale = np.where(gross > limits.portfolio_max_gross_weight * (1 + _TOLERANCE),
+                               limits.portfolio_max_gross_weight / np.where(gross > 0, gross, 1.0), 1.0)
+    return CappedTargets(weights * portfolio_scale[:, None], strategy_scale, symbol_scale, portfolio_scale)
+
+
+def _increase(target: FloatArray, previous: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Exposure a move from `previous` to `target` adds: the growth of |weight| on the same side,
+    all of |target| when the side flips. Reductions add nothing and are never capped."""
+    same_side = (np.sign(target) == np.sign(previous)) | (previous == 0)
+    return np.where(same_side, np.maximum(np.abs(target) - np.abs(previous), 0.0), np.abs(target)), same_side
+
+
+def _step(target: FloatArray, previous: FloatArray, tradable: npt.NDArray[np.bool_],
+          limit: float) -> tuple[FloatArray, float]:
+    """One bar of the new-exposure cap: scale every increase by one factor so they sum to the limit;
+    a strategy whose symbol cannot trade at this bar keeps its position."""
+    increase, same_side = _increase(target, previous)
+    increase = np.where(tradable, increase, 0.0)
+    total = float(increase.sum())
+    scale = 1.0 if total <= limit * (1 + _TOLERANCE) else limit / total
+    grown = np.where(same_side, previous, 0.0) + np.sign(target) * scale * increase
+    moved = np.where(increase > 0, grown, target)
+    return np.where(tradable, moved, previous), scale
+
+
+def limit_new_exposure(targets: FloatArray, tradable: npt.NDArray[np.bool_], limit: float) -> Positions:
+    """Layer 4 (see the module docstring for the chunked solution). `targets` must already hold
+    still where `tradable` is False (a frozen symbol keeps its target)."""
+    n_bars = targets.shape[0]
+    positions = targets.copy()
+    scale = np.ones(n_bars)
+    if n_bars == 0:
+        return Positions(positions, scale, 0)
+    previous = np.vstack([np.zeros((1, targets.shape[1])), targets[:-1]])
+    free_increase = np.where(tradable, _increase(targets, previous)[0], 0.0).sum(axis=1)
+    violations = np.flatnonzero(free_increase > limit * (1 + _TOLERANCE))
+    sequential = 0
+    cursor = 0
+    while True:
+        pending = violations[np.searchsorted(violations, cursor):]
+        if pending.size == 0:
+            break
+        bar = int(pending[0])
+        held = positions[bar - 1] if bar > 0 else np.zeros(targets.shape[1])
+        while bar < n_bars:
+            held, scale[bar] = _step(targets[bar], held, tradable[bar], limit)
+            positions[bar] = held
+            sequential += 1
+            if np.array_equal(held, targets[bar]):
+                break
+            bar += 1
+        cursor = bar + 1
+    return Positions(positions, scale, sequential)
+
+
+def binding_layers(targets: FloatArray, capped: CappedTargets, new_exposure_scale: FloatArray,
+                   symbol_of: IntArray, scaled_by_new_exposure: npt.NDArray[np.bool_]) -> npt.NDArray[np.int8]:
+    """(bars x strategies) code of the layer that cut each target most (0: none bound)."""
+    n_bars, n_strategies = targets.shape
+    factors = np.ones((4, n_bars, n_strategies))
+    factors[0] = capped.strategy_scale[None, :]
+    factors[1] = capped.symbol_scale[:, symbol_of]
+    factors[2] = capped.portfolio_scale[:, None]
+    factors[3] = np.where(scaled_by_new_exposure, new_exposure_scale[:, None], 1.0)
+    tightest = factors.argmin(axis=0)
+    bound = (factors.min(axis=0) < 1 - _TOLERANCE) & (targets != 0)
+    return np.where(bound, tightest + 1, 0).astype(np.int8)

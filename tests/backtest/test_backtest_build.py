@@ -1,0 +1,130 @@
+"""The backtest models on the planted warehouse (tests/demo_warehouse.py): the engine's rows add up
+across levels, entries follow their signals by at least the entry lag, funding is the settled rate
+times the position, halts reach their thresholds, every strategy has a summary, and a limit changed
+in spec/backtest.yaml changes the PnL on the next build with no code change."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from tests.features.test_feature_build import run_dbt
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def query(root: Path, sql: str) -> list[tuple]:
+    conn = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_the_book_trades_blueprints_and_hand_written_strategies(planted_warehouse: Path) -> None:
+    sources = dict(query(planted_warehouse, "select strategy_source, count(*) from int_backtest__strategies group by 1"))
+    blueprints = query(planted_warehouse, "select count(*) from dim_blueprints")[0][0]
+    assert blueprints > 0 and sources.get("blueprint") == blueprints
+    assert sources.get("spec") == 6   # spec/strategies: 2 + 4 symbols
+    traded = query(planted_warehouse, "select count(distinct strategy_id) from fct_backtest_pnl where level = 'strategy'")[0][0]
+    assert traded >= blueprints
+    summary = query(planted_warehouse, """
+        select count(*) filter (where level = 'strategy'), count(*) filter (where level = 'portfolio')
+        from fct_backtest_summary""")[0]
+    assert summary == (traded, 1)
+
+
+def test_levels_add_up(planted_warehouse: Path) -> None:
+    # gross and funding are linear in the position: the strategies of a symbol sum to the symbol row
+    worst = query(planted_warehouse, """
+        with strategies as (
+            select symbol, ts, sum(gross) as gross, sum(funding) as funding, sum(position) as position
+            from fct_backtest_pnl where level = 'strategy' group by 1, 2
+        )
+        select max(abs(strategies.gross - coalesce(symbols.gross, 0))),
+               max(abs(strategies.funding - coalesce(symbols.funding, 0))),
+               max(abs(strategies.position - coalesce(symbols.position, 0)))
+        from strategies left join fct_backtest_pnl as symbols
+            on symbols.level = 'symbol' and symbols.symbol = strategies.symbol and symbols.ts = strategies.ts""")[0]
+    assert max(worst) < 1e-12, worst
+    gap = query(planted_warehouse, """
+        with symbols as (select ts, sum(net) as net from fct_backtest_pnl where level = 'symbol' group by 1)
+        select max(abs(portfolio.net - coalesce(symbols.net, 0))), count(*)
+        from fct_backtest_pnl as portfolio left join symbols using (ts) where portfolio.level = 'portfolio'""")[0]
+    window_bars = query(planted_warehouse, """
+        select count(distinct ts) from int_backtest__market_bars""")[0][0]
+    assert gap[0] < 1e-12 and gap[1] == window_bars
+
+
+def test_every_entry_follows_a_signal_by_at_least_the_entry_lag(planted_warehouse: Path) -> None:
+    rows = query(planted_warehouse, """
+        with held as (
+            select strategy_id, ts, position,
+                   lag(ts) over (partition by strategy_id order by ts) as previous_ts,
+                   lag(position) over (partition by strategy_id order by ts) as previous_position
+            from fct_backtest_pnl where level = 'strategy'
+        ),
+        entries as (
+            select held.strategy_id, held.ts from held
+            where held.position <> 0
+              and (held.previous_ts is null or held.previous_ts < held.ts - interval 5 minute or held.previous_position = 0)
+        )
+        select count(*),
+               count(*) filter (where not exists (
+                   select 1 from int_backtest__entry_signals as signals
+                   join int_backtest__strategies as strategies using (strategy_id)
+                   where signals.strategy_id = entries.strategy_id
+                     and signals.ts <= entries.ts - to_minutes(5 * strategies.entry_lag_bars)
+                     and signals.ts > entries.ts - to_minutes(5 * (strategies.entry_lag_bars + strategies.horizon_bars))
+               ))
+        from entries""")[0]
+    assert rows[0] > 0 and rows[1] == 0, rows
+
+
+def test_funding_is_the_settled_rate_times_the_position(planted_warehouse: Path) -> None:
+    worst, paid = query(planted_warehouse, """
+        select max(abs(pnl.funding + pnl.position * market.funding_rate)), count(*) filter (where market.funding_rate <> 0)
+        from fct_backtest_pnl as pnl
+        join int_backtest__market_bars as market using (symbol, ts)
+        where pnl.level in ('strategy', 'symbol') and pnl.position <> 0""")[0]
+    assert paid > 0 and worst < 1e-15
+    settled, in_bars = query(planted_warehouse, """
+        select (select sum(funding_rate) from stg_binance__funding, int_backtest__window
+                where settlement_time > backtest_start and settlement_time <= backtest_end),
+               (select sum(funding_rate) from int_backtest__market_bars)""")[0]
+    assert in_bars == pytest.approx(settled, abs=1e-12)
+
+
+def test_halts_are_recorded_with_their_thresholds(planted_warehouse: Path) -> None:
+    halted = query(planted_warehouse, """
+        select halts.strategy_id, halts.halt_bar_ts,
+               (select count(*) from fct_backtest_pnl as pnl
+                where pnl.level = 'strategy' and pnl.strategy_id = halts.strategy_id
+                  and pnl.ts > halts.halt_bar_ts + interval 5 minute and pnl.position <> 0)
+        from fct_backtest_halts as halts where halt_reason in ('drawdown', 'slippage_ratio')""")
+    # after a drawdown or slippage halt the strategy never holds again (its exit is the next bar)
+    assert all(row[2] == 0 for row in halted), halted
+
+
+def test_a_limit_changed_in_spec_changes_the_pnl(planted_warehouse: Path, tmp_path: Path) -> None:
+    root = tmp_path / "warehouse"
+    root.mkdir()
+    shutil.copy(planted_warehouse / "warehouse.duckdb", root / "warehouse.duckdb")
+    (root / "lake").symlink_to(planted_warehouse / "lake")
+    spec = tmp_path / "spec"
+    shutil.copytree(REPO / "spec", spec)
+    config = yaml.safe_load((spec / "backtest.yaml").read_text())
+    config["risk_limits"]["strategy_max_weight"] = 0.01
+    config["execution_mode"] = "close"
+    (spec / "backtest.yaml").write_text(yaml.safe_dump(config))
+    result = run_dbt(["build", "-s", "int_backtest__window+", "--indirect-selection", "cautious"], root, spec_dir=spec)
+    assert result.returncode == 0, result.stdout[-3000:]
+    largest, binding, modes = query(root, """
+        select max(abs(position)), count(*) filter (where binding_layer = 'strategy'), list(distinct execution_mode)
+        from fct_backtest_pnl where level = 'strategy'""")[0]
+    assert largest <= 0.01 + 1e-15 and binding > 0 and modes == ["close"]
