@@ -168,12 +168,16 @@ def main() -> int:
     out = data_root / "bench"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        from ingest.bench_backtest import bench_backtest
         from ingest.bench_features import bench_features
 
         results = bench_ingest(Path(tmp)) + bench_demo_market(Path(tmp))
         print_table(results)
         print("bench: feature stage on 20 symbols x 2 years of synthetic 5m bars (a few minutes)...", flush=True)
         results += bench_features(Path(tmp))
+        print("bench: backtest engine on 100 strategies x 20 symbols x 1 year of synthetic 5m bars, a plain loop "
+              "and vectorbt (a few minutes)...", flush=True)
+        results += bench_backtest(Path(tmp))
     print_table(results)
     payload = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                "run_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": results}

@@ -39,12 +39,36 @@ class KillSwitches:
 
 
 @dataclass(frozen=True)
+class Monitoring:
+    """Overfitting and drift diagnostics: CSCV blocks for PBO, quantile bins for PSI."""
+
+    cscv_blocks: int
+    psi_bins: int
+
+
+@dataclass(frozen=True)
+class Robustness:
+    """How far each blueprint is pushed in fct_robustness: event parameters scaled by 1 -/+
+    threshold_scale, the entry one bar (or more) later, the horizon scaled by 1 -/+ horizon_scale,
+    every cost multiplied; a perturbation keeps the edge when the sign of the return holds and the
+    Sharpe ratio stays within sharpe_tolerance of the baseline's (relative)."""
+
+    threshold_scale: float
+    extra_entry_lag_bars: int
+    horizon_scale: float
+    cost_multiplier: float
+    sharpe_tolerance: float
+
+
+@dataclass(frozen=True)
 class BacktestConfig:
     capital_usd: float
     execution_mode: str
     blueprint_gross_budget: float
     risk_limits: RiskLimits
     kill_switches: KillSwitches
+    monitoring: Monitoring
+    robustness: Robustness
 
 
 @dataclass(frozen=True)
@@ -92,12 +116,18 @@ def _number(file: Path, key: str, value: Any, low: float, high: float, *, intege
 
 def build_backtest_config(content: Any, file: Path) -> BacktestConfig:
     top = _mapping(file, "file", content if content else None,
-                   ("capital_usd", "execution_mode", "blueprint_gross_budget", "risk_limits", "kill_switches"),
+                   ("capital_usd", "execution_mode", "blueprint_gross_budget", "risk_limits", "kill_switches",
+                    "monitoring", "robustness"),
                    ("description",))
     if top["execution_mode"] not in EXECUTION_MODES:
         raise _fail(file, "execution_mode", f"must be one of {', '.join(EXECUTION_MODES)}, got {top['execution_mode']!r}")
     limits = _mapping(file, "risk_limits", top["risk_limits"], tuple(RiskLimits.__dataclass_fields__))
     switches = _mapping(file, "kill_switches", top["kill_switches"], tuple(KillSwitches.__dataclass_fields__))
+    monitoring = _mapping(file, "monitoring", top["monitoring"], tuple(Monitoring.__dataclass_fields__))
+    robust = _mapping(file, "robustness", top["robustness"], tuple(Robustness.__dataclass_fields__))
+    blocks = int(_number(file, "monitoring.cscv_blocks", monitoring["cscv_blocks"], 2, 20, integer=True))
+    if blocks % 2:
+        raise _fail(file, "monitoring.cscv_blocks", f"must be even (CSCV splits the blocks in halves), got {blocks}")
     return BacktestConfig(
         capital_usd=float(_number(file, "capital_usd", top["capital_usd"], 0, 1e12, open_low=True)),
         execution_mode=top["execution_mode"],
@@ -116,6 +146,20 @@ def build_backtest_config(content: Any, file: Path) -> BacktestConfig:
                                              1, 1000)),
             slippage_window_legs=int(_number(file, "kill_switches.slippage_window_legs",
                                              switches["slippage_window_legs"], 1, 100_000, integer=True)),
+        ),
+        monitoring=Monitoring(cscv_blocks=blocks,
+                              psi_bins=int(_number(file, "monitoring.psi_bins", monitoring["psi_bins"], 2, 100,
+                                                   integer=True))),
+        robustness=Robustness(
+            threshold_scale=float(_number(file, "robustness.threshold_scale", robust["threshold_scale"], 0, 0.9,
+                                          open_low=True)),
+            extra_entry_lag_bars=int(_number(file, "robustness.extra_entry_lag_bars", robust["extra_entry_lag_bars"],
+                                             1, 10_000, integer=True)),
+            horizon_scale=float(_number(file, "robustness.horizon_scale", robust["horizon_scale"], 0, 0.9,
+                                        open_low=True)),
+            cost_multiplier=float(_number(file, "robustness.cost_multiplier", robust["cost_multiplier"], 1, 100)),
+            sharpe_tolerance=float(_number(file, "robustness.sharpe_tolerance", robust["sharpe_tolerance"], 0, 1,
+                                           open_low=True)),
         ),
     )
 

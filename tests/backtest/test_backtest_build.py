@@ -128,3 +128,62 @@ def test_a_limit_changed_in_spec_changes_the_pnl(planted_warehouse: Path, tmp_pa
         select max(abs(position)), count(*) filter (where binding_layer = 'strategy'), list(distinct execution_mode)
         from fct_backtest_pnl where level = 'strategy'""")[0]
     assert largest <= 0.01 + 1e-15 and binding > 0 and modes == ["close"]
+
+
+def test_overfitting_and_drift_diagnostics_cover_the_blueprints(planted_warehouse: Path) -> None:
+    n_strategies, combinations, pbo, status = query(
+        planted_warehouse, "select n_strategies, n_combinations, pbo, status from fct_backtest_overfitting")[0]
+    blueprints = query(planted_warehouse, "select count(*) from dim_blueprints")[0][0]
+    assert n_strategies == blueprints and status == "ok" and combinations == 12870
+    # the planted drift is real and persistent: the in-sample winner stays good out of sample
+    assert pbo < 0.2
+    missing = query(planted_warehouse, """
+        select count(*) from dim_blueprints, unnest(symbol_scope) as scope(symbol)
+        where not exists (select 1 from fct_backtest_feature_drift as drift
+                          where list_contains(drift.blueprint_ids, dim_blueprints.blueprint_id)
+                            and drift.symbol = scope.symbol)""")[0][0]
+    assert missing == 0
+    assert query(planted_warehouse, "select count(*) from fct_backtest_feature_drift where drift_level = 'unknown'")[0][0] == 0
+
+
+def test_robustness_covers_every_blueprint_and_perturbation(planted_warehouse: Path) -> None:
+    rows = query(planted_warehouse, """
+        select count(distinct strategy_id), count(*), count(distinct perturbation),
+               count(*) filter (where perturbation = 'entry_lag_plus'
+                                and entry_lag_bars <> (select entry_lag_bars from int_backtest__strategies as s
+                                                       where s.strategy_id = fct_robustness.strategy_id) + 1)
+        from fct_robustness""")[0]
+    blueprints = query(planted_warehouse, "select count(*) from int_backtest__strategies where strategy_source = 'blueprint'")[0][0]
+    assert rows == (blueprints, blueprints * 7, 7, 0)
+    # dearer execution can only lower the return of the same trades
+    worse = query(planted_warehouse, """
+        select count(*) filter (where dear.total_return > base.total_return + 1e-15), count(*)
+        from fct_robustness as dear join fct_robustness as base using (strategy_id)
+        where dear.perturbation = 'costs_multiplied' and base.perturbation = 'baseline'""")[0]
+    assert worse[0] == 0 and worse[1] == blueprints
+
+
+def test_threshold_perturbations_redetect_the_event(planted_warehouse: Path) -> None:
+    """At factor 1 the re-detection reproduces the warehouse's own signals; lower thresholds fire at
+    least as often as higher ones (VOLUME_CLIMAX: both parameters are lower bounds)."""
+    from python_udfs.robustness import perturbed_signals
+
+    conn = duckdb.connect(str(planted_warehouse / "warehouse.duckdb"), read_only=True)
+    try:
+        relations = {name: name for name in ("fct_features", "fct_bars", "dim_states", "int_backtest__strategies",
+                                             "int_backtest__window")}
+        strategies = [row[0] for row in conn.execute(
+            "select strategy_index from int_backtest__strategies where event_type = 'VOLUME_CLIMAX' order by 1").fetchall()]
+        states = yaml.safe_load((REPO / "spec" / "global_defaults.yaml").read_text())["discovery"]["conditioning_states"]
+        same = perturbed_signals(conn, "VOLUME_CLIMAX", 1.0, strategies, relations, states)
+        expected = conn.execute("""
+            select signals.strategy_index, signals.ts, signals.side_sign from int_backtest__entry_signals as signals
+            join int_backtest__strategies using (strategy_id) where event_type = 'VOLUME_CLIMAX'
+            order by 1, 2""").fetchall()
+        got = sorted(zip(*(same.column(name).to_pylist() for name in ("strategy_index", "ts", "side_sign"))))
+        assert got == expected and len(expected) > 0
+        looser = perturbed_signals(conn, "VOLUME_CLIMAX", 0.9, strategies, relations, states).num_rows
+        stricter = perturbed_signals(conn, "VOLUME_CLIMAX", 1.1, strategies, relations, states).num_rows
+        assert looser >= len(expected) >= stricter and looser > stricter
+    finally:
+        conn.close()

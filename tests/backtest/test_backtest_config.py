@@ -66,3 +66,10 @@ def test_bad_strategy_names_the_file_and_key(tmp_path: Path, change: dict, messa
     path.write_text(yaml.safe_dump(content))
     with pytest.raises(SpecError, match=message):
         load_strategies(spec)
+
+
+def test_cscv_blocks_must_be_even() -> None:
+    content = config()
+    content["monitoring"]["cscv_blocks"] = 15
+    with pytest.raises(SpecError, match="monitoring.cscv_blocks: must be even"):
+        build_backtest_config(content, FILE)
