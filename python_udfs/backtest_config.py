@@ -61,6 +61,16 @@ class Robustness:
 
 
 @dataclass(frozen=True)
+class WalkForward:
+    """Walk-forward splits: the data cut into n_splits + 1 chunks on the bar grid; split i tests chunk
+    i and trains on everything before it (anchored) or on the rolling_train_chunks chunks before it
+    (rolling), the discovery embargo between train and test."""
+
+    n_splits: int
+    rolling_train_chunks: int
+
+
+@dataclass(frozen=True)
 class BacktestConfig:
     capital_usd: float
     execution_mode: str
@@ -69,6 +79,7 @@ class BacktestConfig:
     kill_switches: KillSwitches
     monitoring: Monitoring
     robustness: Robustness
+    walkforward: WalkForward
 
 
 @dataclass(frozen=True)
@@ -117,13 +128,14 @@ def _number(file: Path, key: str, value: Any, low: float, high: float, *, intege
 def build_backtest_config(content: Any, file: Path) -> BacktestConfig:
     top = _mapping(file, "file", content if content else None,
                    ("capital_usd", "execution_mode", "blueprint_gross_budget", "risk_limits", "kill_switches",
-                    "monitoring", "robustness"),
+                    "monitoring", "robustness", "walkforward"),
                    ("description",))
     if top["execution_mode"] not in EXECUTION_MODES:
         raise _fail(file, "execution_mode", f"must be one of {', '.join(EXECUTION_MODES)}, got {top['execution_mode']!r}")
     limits = _mapping(file, "risk_limits", top["risk_limits"], tuple(RiskLimits.__dataclass_fields__))
     switches = _mapping(file, "kill_switches", top["kill_switches"], tuple(KillSwitches.__dataclass_fields__))
     monitoring = _mapping(file, "monitoring", top["monitoring"], tuple(Monitoring.__dataclass_fields__))
+    walk = _mapping(file, "walkforward", top["walkforward"], tuple(WalkForward.__dataclass_fields__))
     robust = _mapping(file, "robustness", top["robustness"], tuple(Robustness.__dataclass_fields__))
     blocks = int(_number(file, "monitoring.cscv_blocks", monitoring["cscv_blocks"], 2, 20, integer=True))
     if blocks % 2:
@@ -160,6 +172,11 @@ def build_backtest_config(content: Any, file: Path) -> BacktestConfig:
             cost_multiplier=float(_number(file, "robustness.cost_multiplier", robust["cost_multiplier"], 1, 100)),
             sharpe_tolerance=float(_number(file, "robustness.sharpe_tolerance", robust["sharpe_tolerance"], 0, 1,
                                            open_low=True)),
+        ),
+        walkforward=WalkForward(
+            n_splits=int(_number(file, "walkforward.n_splits", walk["n_splits"], 1, 100, integer=True)),
+            rolling_train_chunks=int(_number(file, "walkforward.rolling_train_chunks", walk["rolling_train_chunks"],
+                                             1, 100, integer=True)),
         ),
     )
 
