@@ -95,19 +95,43 @@ class Halt:
     value: float   # gap bars, drawdown fraction or cost ratio
 
 
-@dataclass(frozen=True)
 class Components:
-    """PnL components (fractions of capital) per bar and column, and the weights behind them."""
+    """PnL components (fractions of capital) per bar and column, and the weights behind them.
 
-    position: FloatArray
-    traded: FloatArray
-    gross: FloatArray
-    fees: FloatArray
-    spread: FloatArray
-    impact: FloatArray
-    funding: FloatArray
-    net: FloatArray
-    expected_slippage: FloatArray
+    position, gross, funding and net are dense (bars x columns). The legs (cells where the weight
+    changes) are a small share of the cells, so their costs are kept sparse, in column-major order
+    (column, then bar); `traded`, `fees`, `spread`, `impact` and `expected_slippage` give them as
+    dense matrices on demand."""
+
+    def __init__(self, position: FloatArray, gross: FloatArray, funding: FloatArray, net: FloatArray,
+                 leg_bar: IntArray, leg_column: IntArray, legs: dict[str, FloatArray]) -> None:
+        self.position, self.gross, self.funding, self.net = position, gross, funding, net
+        self.leg_bar, self.leg_column, self.legs = leg_bar, leg_column, legs
+
+    def dense(self, name: str) -> FloatArray:
+        out = np.zeros_like(self.position)
+        out[self.leg_bar, self.leg_column] = self.legs[name]
+        return out
+
+    @property
+    def traded(self) -> FloatArray:
+        return self.dense("traded")
+
+    @property
+    def fees(self) -> FloatArray:
+        return self.dense("fees")
+
+    @property
+    def spread(self) -> FloatArray:
+        return self.dense("spread")
+
+    @property
+    def impact(self) -> FloatArray:
+        return self.dense("impact")
+
+    @property
+    def expected_slippage(self) -> FloatArray:
+        return self.dense("expected_slippage")
 
 
 @dataclass(frozen=True)
@@ -132,26 +156,62 @@ def _validity(market: Market, mode: str) -> tuple[BoolArray, BoolArray]:
     return valid, tradable
 
 
-def _raw_targets(book: StrategyBook, latest_resume: IntArray, halted_from: IntArray) -> FloatArray:
-    """Side x nominal weight over each trade's holding window; zero after a halt and for trades
-    entered before the latest stale-feed resume of the symbol."""
-    n_bars = book.signal.shape[0]
-    last_signal = last_true_index(book.signal != 0)
-    rows = np.arange(n_bars)[:, None] - book.entry_lag[None, :]
-    trigger = np.where(rows >= 0, np.take_along_axis(last_signal, np.maximum(rows, 0), axis=0), -1)
-    entry = trigger + book.entry_lag[None, :]
-    bars = np.arange(n_bars)[:, None]
-    active = (trigger >= 0) & (bars < entry + book.horizon[None, :]) & (entry >= latest_resume[:, book.symbol])
-    active &= bars <= halted_from[None, :]
-    side = np.take_along_axis(book.signal, np.maximum(trigger, 0), axis=0)
-    return np.where(active, side * book.weight[None, :], 0.0)
+class Trades(NamedTuple):
+    """Every signal's holding interval [start, end] (bars, inclusive) in its strategy's column, and its
+    side: the sparse form of the target matrix (signals are a small share of the bars)."""
+
+    column: IntArray
+    start: IntArray
+    end: IntArray
+    side: npt.NDArray[np.int8]
+
+
+def signal_trades(book: StrategyBook, resume_bars: list[IntArray]) -> Trades:
+    """A signal at u holds u+L .. u+L+H-1, until the next signal of the strategy takes over at its own
+    entry, and not past the first stale-feed resume of the symbol after its entry."""
+    column, bar = np.nonzero(book.signal.T)
+    side = book.signal[bar, column]
+    lag, horizon = book.entry_lag[column], book.horizon[column]
+    start = bar + lag
+    end = start + horizon - 1
+    following = np.flatnonzero(column[1:] == column[:-1])
+    end[following] = np.minimum(end[following], start[following + 1] - 1)
+    symbol = book.symbol[column]
+    for symbol_index in np.unique(symbol):
+        resumes = resume_bars[symbol_index]
+        if resumes.size == 0:
+            continue
+        mine = np.flatnonzero(symbol == symbol_index)
+        after = np.searchsorted(resumes, start[mine], side="right")
+        has = after < resumes.size
+        end[mine[has]] = np.minimum(end[mine[has]], resumes[after[has]] - 1)
+    return Trades(column, start, end, side)
+
+
+def _raw_targets(trades: Trades, book: StrategyBook, n_bars: int, halted_from: IntArray) -> FloatArray:
+    """Side x nominal weight over each trade's holding window, zero after the strategy's halt bar.
+    Built from +side / -side marks at each interval's ends and an integer running sum, so every
+    target is exactly side x weight."""
+    end = np.minimum(np.minimum(trades.end, halted_from[trades.column]), n_bars - 1)
+    keep = trades.start <= end
+    marks = np.zeros((n_bars + 1, book.symbol.size), dtype=np.int8)
+    np.add.at(marks, (trades.start[keep], trades.column[keep]), trades.side[keep])
+    np.add.at(marks, (end[keep] + 1, trades.column[keep]), -trades.side[keep])
+    side = np.cumsum(marks[:n_bars], axis=0, dtype=np.int8)
+    return side * book.weight[None, :]
 
 
 def _freeze(weights: FloatArray, tradable: BoolArray) -> FloatArray:
-    """A column cannot change where it cannot trade: carry the last tradable bar's weight."""
-    last = last_true_index(tradable)
-    held = np.take_along_axis(weights, np.maximum(last, 0), axis=0)
-    return np.where(last >= 0, held, 0.0)
+    """A column cannot change where it cannot trade: carry the last tradable bar's weight (only the
+    columns with an untradable bar are touched)."""
+    columns = np.flatnonzero(~tradable.all(axis=0))
+    if columns.size == 0:
+        return weights
+    out = weights.copy()
+    last = last_true_index(tradable[:, columns])
+    held = np.take_along_axis(weights[:, columns], np.maximum(last, 0), axis=0)
+    out[:, columns] = np.where(last >= 0, held, 0.0)
+    return out
 
 
 def _marks(market: Market) -> FloatArray:
@@ -163,28 +223,54 @@ def _marks(market: Market) -> FloatArray:
     return np.vstack([market.initial_close[None, :], through[:-1]])[: close.shape[0]]
 
 
+class KnownReturns(NamedTuple):
+    """A (bars x symbols) return matrix with its unknown cells set to 0 and listed apart."""
+
+    values: FloatArray
+    unknown_bar: IntArray
+    unknown_symbol: IntArray
+
+
+def known_returns(values: FloatArray) -> KnownReturns:
+    unknown = np.isnan(values)
+    bar, symbol = np.nonzero(unknown)
+    return KnownReturns(np.where(unknown, 0.0, values), bar, symbol)
+
+
 @dataclass(frozen=True)
 class SymbolReturns:
     """Per bar and symbol: the return a position held from the previous mark to the fill earns
     (`carried`: next_open's open / last close - 1, zero in close mode) and the return of the weight
     set at the fill (`held`: close / open - 1, or close / last close - 1 in close mode)."""
 
-    carried: FloatArray
-    held: FloatArray
+    carried: KnownReturns
+    held: KnownReturns
+    funding: KnownReturns
 
 
 def symbol_returns(market: Market, mode: str) -> SymbolReturns:
     mark = _marks(market)
     with np.errstate(invalid="ignore", divide="ignore"):
         if mode == "next_open":
-            return SymbolReturns(market.open / mark - 1.0, market.close / market.open - 1.0)
-        return SymbolReturns(np.zeros_like(market.close), market.close / mark - 1.0)
+            return SymbolReturns(known_returns(market.open / mark - 1.0), known_returns(market.close / market.open - 1.0),
+                                 known_returns(market.funding_rate))
+        return SymbolReturns(known_returns(np.zeros_like(market.close)), known_returns(market.close / mark - 1.0),
+                             known_returns(market.funding_rate))
 
 
-def _held_pnl(weight: FloatArray, ret: FloatArray) -> FloatArray:
-    """weight * return, 0 when flat (whatever the return), NaN when held over an unknown return."""
-    out = weight * ret
-    out[weight == 0] = 0.0
+def _held_pnl(weight: FloatArray, ret: "KnownReturns", columns: IntArray) -> FloatArray:
+    """weight x the column's symbol return: 0 when flat (whatever the return), NaN when held over an
+    unknown return. Unknown returns are few (gaps): they are zero in `ret.values` and put back as NaN
+    only at the held cells."""
+    out = weight * np.take(ret.values, columns, axis=1)
+    if ret.unknown_bar.size:
+        by_symbol = [np.flatnonzero(columns == symbol) for symbol in range(ret.values.shape[1])]
+        counts = np.array([len(c) for c in by_symbol])[ret.unknown_symbol]
+        bars = np.repeat(ret.unknown_bar, counts)
+        cols = np.concatenate([by_symbol[symbol] for symbol in ret.unknown_symbol]) if counts.sum() else \
+            np.zeros(0, dtype=np.int64)
+        held = weight[bars, cols] != 0
+        out[bars[held], cols[held]] = np.nan
     return out
 
 
@@ -193,25 +279,22 @@ def components(position: FloatArray, market: Market, returns: SymbolReturns, col
     """PnL components of `position` (bars x columns), column j trading market symbol columns[j].
     Costs are computed only where something is traded (a small share of the cells)."""
     previous = np.vstack([np.zeros((1, position.shape[1])), position[:-1]])[: position.shape[0]]
-    gross = _held_pnl(position, returns.held[:, columns])
+    gross = _held_pnl(position, returns.held, columns)
     if settings.execution_mode == "next_open":
-        gross += _held_pnl(previous, returns.carried[:, columns])
+        gross += _held_pnl(previous, returns.carried, columns)
     change = position - previous
-    bar, column = np.nonzero(change)
-    traded_legs = np.abs(change[bar, column])
+    column, bar = np.nonzero(change.T)
+    traded = np.abs(change[bar, column])
     symbol = columns[column]
     inputs = CostInputs(*(getattr(market.costs, name)[bar, symbol] for name in CostInputs.__dataclass_fields__))
-    legs: LegCosts = leg_costs(traded_legs, inputs, settings.costs, settings.capital_usd)
-    dense = []
-    for values in (traded_legs, *legs):
-        out = np.zeros_like(position)
-        out[bar, column] = values
-        dense.append(out)
-    traded, fees, spread, impact, expected = dense
-    funding = (-_held_pnl(position, market.funding_rate[:, columns]) if settings.costs.include_funding
+    legs: LegCosts = leg_costs(traded, inputs, settings.costs, settings.capital_usd)
+    funding = (-_held_pnl(position, returns.funding, columns) if settings.costs.include_funding
                else np.zeros_like(position))
-    net = gross - fees - spread - impact + funding
-    return Components(position, traded, gross, fees, spread, impact, funding, net, expected)
+    net = gross + funding
+    net[bar, column] -= legs.fees + legs.spread + legs.impact
+    return Components(position, gross, funding, net, bar, column,
+                      {"traded": traded, "fees": legs.fees, "spread": legs.spread, "impact": legs.impact,
+                       "expected_slippage": legs.expected_slippage})
 
 
 class _Path(NamedTuple):
@@ -236,7 +319,8 @@ def _breaches(path: _Path, book: StrategyBook, halted_from: IntArray, portfolio_
     live = halted_from == NEVER
     rows = path.strategy_rows
     drawdown: Breach = first_drawdown_breach(rows.net, book.weight, switches.strategy_max_drawdown)
-    slippage: Breach = first_slippage_breach(rows.traded, rows.spread + rows.impact, rows.expected_slippage,
+    slippage: Breach = first_slippage_breach(rows.leg_column, rows.leg_bar, live.size,
+                                             rows.legs["spread"] + rows.legs["impact"], rows.legs["expected_slippage"],
                                              switches.slippage_window_legs, switches.max_slippage_ratio)
     for breach, reason in ((drawdown, "drawdown"), (slippage, "slippage_ratio")):
         for strategy in np.flatnonzero(live & (breach.bar != NO_BREACH)):
@@ -293,13 +377,15 @@ def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -
     tradable_by_strategy = tradable[:, book.symbol]
     returns = symbol_returns(market, settings.execution_mode)
     onehot = symbol_matrix(book.symbol, n_symbols)
+    resume_bars = [np.flatnonzero(resumes.gap_bars[:, j] > 0) for j in range(n_symbols)]
+    trades = signal_trades(book, resume_bars)
     passes = 0
     sequential = 0
 
     def simulate(halted_from: IntArray) -> _Path:
         nonlocal passes, sequential
         passes += 1
-        targets = _raw_targets(book, resumes.latest_resume, halted_from)
+        targets = _raw_targets(trades, book, n_bars, halted_from)
         capped = cap_targets(targets, book.symbol, n_symbols, settings.limits)
         frozen = _freeze(capped.weights, tradable_by_strategy)
         positions = limit_new_exposure(frozen, tradable_by_strategy, settings.limits.max_new_exposure_per_bar)

@@ -102,7 +102,11 @@ def engine_settings(config: BacktestConfig, costs: CostConfig) -> EngineSettings
     return EngineSettings(config.execution_mode, config.capital_usd, config.risk_limits, config.kill_switches, costs)
 
 
-def _rows(kind: str, rows: FloatArray, columns: FloatArray, parts: Components, timestamps: npt.NDArray[np.int64],
+def _parts(components: Components) -> dict[str, FloatArray]:
+    return {name: getattr(components, name) for name in COMPONENTS}
+
+
+def _rows(kind: str, rows: FloatArray, columns: FloatArray, parts: dict[str, FloatArray], timestamps: npt.NDArray[np.int64],
           strategy_ids: list[str | None], symbols: list[str | None], extra: dict[str, pa.Array], mode: str) -> pa.Table:
     data: dict[str, Any] = {
         "row_kind": pa.array([kind] * rows.size, pa.string()),
@@ -111,7 +115,7 @@ def _rows(kind: str, rows: FloatArray, columns: FloatArray, parts: Components, t
         "ts": pa.array(timestamps[rows], pa.timestamp("us", tz="UTC")),
     }
     for name in COMPONENTS:
-        values = getattr(parts, name)[rows, columns]
+        values = parts[name][rows, columns]
         data[name] = pa.array(values, pa.float64(), mask=np.isnan(values))
     for name in ("binding_layer", "halt_reason", "halt_value"):
         data[name] = extra.get(name, pa.nulls(rows.size, SIMULATION_SCHEMA.field(name).type))
@@ -128,16 +132,17 @@ def simulation_table(inputs: EngineInputs, result: BacktestResult, mode: str) ->
     active = (result.strategies.position != 0) | (result.strategies.traded != 0)
     rows, columns = np.nonzero(active)
     layers = result.binding_layer[rows, columns]
-    tables.append(_rows("strategy", rows, columns, result.strategies, timestamps, list(inputs.strategy_ids),
+    tables.append(_rows("strategy", rows, columns, _parts(result.strategies), timestamps, list(inputs.strategy_ids),
                         strategy_symbol, {"binding_layer": pa.array([LAYER_NAMES[int(x)] for x in layers], pa.string())},
                         mode))
     rows, columns = np.nonzero((result.symbols.position != 0) | (result.symbols.traded != 0))
-    tables.append(_rows("symbol", rows, columns, result.symbols, timestamps, [None] * len(inputs.symbols),
+    symbol_parts = _parts(result.symbols)
+    tables.append(_rows("symbol", rows, columns, symbol_parts, timestamps, [None] * len(inputs.symbols),
                         list(inputs.symbols), {}, mode))
     # The portfolio books what is known: a symbol's move across a gap is not lost but booked at its
     # next priced bar, so the sum of the known values is the book's PnL.
-    book = Components(np.abs(result.symbols.position).sum(axis=1, keepdims=True),
-                      *(np.nansum(getattr(result.symbols, name), axis=1, keepdims=True) for name in COMPONENTS[1:]))
+    book = {name: np.nansum(symbol_parts[name], axis=1, keepdims=True) for name in COMPONENTS[1:]}
+    book["position"] = np.abs(result.symbols.position).sum(axis=1, keepdims=True)
     all_rows = np.arange(timestamps.size)
     tables.append(_rows("portfolio", all_rows, np.zeros_like(all_rows), book, timestamps, [None], [None], {}, mode))
     if result.halts:

@@ -73,19 +73,15 @@ def first_drawdown_breach(net: FloatArray, base: FloatArray, limit: float) -> Br
     return _first(breached, drawdown)
 
 
-def first_slippage_breach(traded: FloatArray, realised: FloatArray, expected: FloatArray,
+def first_slippage_breach(column: IntArray, bar: IntArray, n_columns: int, paid: FloatArray, wanted: FloatArray,
                           window: int, limit: float) -> Breach:
-    """Per column, over the legs (bars with traded > 0) in time order: the first leg at which the
-    last `window` legs paid more than `limit` times the expected slippage. A window with an unknown
-    cost is not judged."""
-    column, bar = np.nonzero(traded.T > 0)
-    n_columns = traded.shape[1]
+    """Per column, over its legs in time order (the legs sorted by column, then bar): the first leg at
+    which the last `window` legs paid more than `limit` times the expected slippage. A window with
+    an unknown cost is not judged."""
     out_bar = np.full(n_columns, NO_BREACH, dtype=np.int64)
     out_value = np.full(n_columns, np.nan)
     if column.size == 0:
         return Breach(out_bar, out_value)
-    paid = realised[bar, column]
-    wanted = expected[bar, column]
     unknown = np.isnan(paid) | np.isnan(wanted)
     sums = [np.concatenate([[0.0], np.cumsum(np.where(unknown, 0.0, x))]) for x in (paid, wanted)]
     unknown_sum = np.concatenate([[0], np.cumsum(unknown)])

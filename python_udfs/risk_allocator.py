@@ -57,21 +57,31 @@ def symbol_matrix(symbol_of: IntArray, n_symbols: int) -> FloatArray:
 
 def cap_targets(targets: FloatArray, symbol_of: IntArray, n_symbols: int, limits: RiskLimits) -> CappedTargets:
     """Layers 1 to 3, for every bar at once; each layer scales all the weights it covers by one
-    factor, so the caps never flip a sign or change the ratio between strategies of one symbol."""
-    magnitude = np.abs(targets)
-    nominal = magnitude.max(axis=0) if targets.size else np.zeros(targets.shape[1])
+    factor, so the caps never flip a sign or change the ratio between strategies of one symbol. A
+    layer that cannot bind (the largest exposure it could see is within its limit) is skipped."""
+    n_bars = targets.shape[0]
+    nominal = np.abs(targets).max(axis=0) if targets.size else np.zeros(targets.shape[1])
     strategy_scale = np.where(nominal > limits.strategy_max_weight,
                               limits.strategy_max_weight / np.where(nominal > 0, nominal, 1.0), 1.0)
-    weights = targets * strategy_scale
+    weights = targets * strategy_scale if np.any(strategy_scale < 1) else targets
+    largest = nominal * strategy_scale
+    symbol_scale = np.ones((n_bars, n_symbols))
+    most_per_symbol = np.bincount(symbol_of, weights=largest, minlength=n_symbols)
     onehot = symbol_matrix(symbol_of, n_symbols)
-    net = np.abs(weights @ onehot)
-    symbol_scale = np.where(net > limits.symbol_max_net_weight * (1 + _TOLERANCE),
-                            limits.symbol_max_net_weight / np.where(net > 0, net, 1.0), 1.0)
-    weights = weights * symbol_scale[:, symbol_of]
-    gross = (net * symbol_scale).sum(axis=1)
-    portfolio_scale = np.where(gross > limits.portfolio_max_gross_weight * (1 + _TOLERANCE),
-                               limits.portfolio_max_gross_weight / np.where(gross > 0, gross, 1.0), 1.0)
-    return CappedTargets(weights * portfolio_scale[:, None], strategy_scale, symbol_scale, portfolio_scale)
+    net = None
+    if np.any(most_per_symbol > limits.symbol_max_net_weight * (1 + _TOLERANCE)):
+        net = np.abs(weights @ onehot)
+        symbol_scale = np.where(net > limits.symbol_max_net_weight * (1 + _TOLERANCE),
+                                limits.symbol_max_net_weight / np.where(net > 0, net, 1.0), 1.0)
+        weights = weights * symbol_scale[:, symbol_of]
+    portfolio_scale = np.ones(n_bars)
+    if most_per_symbol.sum() > limits.portfolio_max_gross_weight * (1 + _TOLERANCE):
+        net = np.abs(weights @ onehot) if net is None else net * symbol_scale
+        gross = net.sum(axis=1)
+        portfolio_scale = np.where(gross > limits.portfolio_max_gross_weight * (1 + _TOLERANCE),
+                                   limits.portfolio_max_gross_weight / np.where(gross > 0, gross, 1.0), 1.0)
+        weights = weights * portfolio_scale[:, None]
+    return CappedTargets(weights, strategy_scale, symbol_scale, portfolio_scale)
 
 
 def _increase(target: FloatArray, previous: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
@@ -102,8 +112,14 @@ def limit_new_exposure(targets: FloatArray, tradable: npt.NDArray[np.bool_], lim
     scale = np.ones(n_bars)
     if n_bars == 0:
         return Positions(positions, scale, 0)
-    previous = np.vstack([np.zeros((1, targets.shape[1])), targets[:-1]])
-    free_increase = np.where(tradable, _increase(targets, previous)[0], 0.0).sum(axis=1)
+    # the increases of the unconstrained path, computed only where a weight changes
+    changes = np.empty(targets.shape, dtype=bool)
+    changes[0] = targets[0] != 0
+    np.not_equal(targets[1:], targets[:-1], out=changes[1:])
+    bar, column = np.nonzero(changes)
+    previous = np.where(bar > 0, targets[np.maximum(bar - 1, 0), column], 0.0)
+    increase = np.where(tradable[bar, column], _increase(targets[bar, column], previous)[0], 0.0)
+    free_increase = np.bincount(bar, weights=increase, minlength=n_bars)
     violations = np.flatnonzero(free_increase > limit * (1 + _TOLERANCE))
     sequential = 0
     cursor = 0
