@@ -145,7 +145,7 @@ class BacktestResult:
 
     @property
     def portfolio_net(self) -> FloatArray:
-        return np.nansum(self.symbols.net, axis=1)
+        return portfolio_net(self.symbols)
 
 
 def _validity(market: Market, mode: str) -> tuple[BoolArray, BoolArray]:
@@ -297,6 +297,16 @@ def components(position: FloatArray, market: Market, returns: SymbolReturns, col
                        "expected_slippage": legs.expected_slippage})
 
 
+def portfolio_net(symbols: Components) -> FloatArray:
+    """The book's net PnL per bar: every known component of every symbol (a symbol's move across a
+    gap is booked at its next priced bar; an unknown funding rate is not booked), so the portfolio's
+    net is always its gross - costs + funding."""
+    legs = symbols.legs
+    known_costs = sum(np.nan_to_num(legs[name]) for name in ("fees", "spread", "impact"))
+    costs = np.bincount(symbols.leg_bar, weights=known_costs, minlength=symbols.position.shape[0])
+    return np.nansum(symbols.gross, axis=1) + np.nansum(symbols.funding, axis=1) - costs
+
+
 class _Path(NamedTuple):
     """One simulation of every strategy under a given set of halts."""
 
@@ -309,7 +319,7 @@ class _Path(NamedTuple):
 
     @property
     def portfolio_net(self) -> FloatArray:
-        return np.nansum(self.symbol_rows.net, axis=1)
+        return portfolio_net(self.symbol_rows)
 
 
 def _breaches(path: _Path, book: StrategyBook, halted_from: IntArray, portfolio_halted: bool,

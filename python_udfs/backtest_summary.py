@@ -96,5 +96,15 @@ def summary_table(pnl: pa.Table, n_trials: int, bars_per_year: float = BARS_PER_
         rows.append({"level": key[0], "strategy_id": key[1], "symbol": key[2], **metrics,
                      "n_trials": n_trials, "var_trial_sharpe": var_trial_sharpe})
     if not rows:
-        return pa.table({"level": pa.array([], pa.string())})
-    return pa.Table.from_pylist(rows)
+        return summary_schema().empty_table()
+    return pa.Table.from_pylist(rows, schema=summary_schema())
+
+
+def summary_schema() -> pa.Schema:
+    """The columns of fct_backtest_summary (also when the backtest has no rows)."""
+    empty = BarSeries(*(np.zeros(0) for _ in range(8)))
+    metrics = performance_summary(empty, Trades.empty(), 1, float("nan"))
+    fields = [("level", pa.string()), ("strategy_id", pa.string()), ("symbol", pa.string())]
+    fields += [(name, pa.int64() if isinstance(value, int) else pa.float64()) for name, value in metrics.items()]
+    fields += [("n_trials", pa.int64()), ("var_trial_sharpe", pa.float64())]
+    return pa.schema(fields)

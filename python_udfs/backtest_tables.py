@@ -140,9 +140,10 @@ def simulation_table(inputs: EngineInputs, result: BacktestResult, mode: str) ->
     tables.append(_rows("symbol", rows, columns, symbol_parts, timestamps, [None] * len(inputs.symbols),
                         list(inputs.symbols), {}, mode))
     # The portfolio books what is known: a symbol's move across a gap is not lost but booked at its
-    # next priced bar, so the sum of the known values is the book's PnL.
+    # next priced bar, and an unknown funding rate is left out (python_udfs.backtest_engine.portfolio_net).
     book = {name: np.nansum(symbol_parts[name], axis=1, keepdims=True) for name in COMPONENTS[1:]}
     book["position"] = np.abs(result.symbols.position).sum(axis=1, keepdims=True)
+    book["net"] = result.portfolio_net[:, None]
     all_rows = np.arange(timestamps.size)
     tables.append(_rows("portfolio", all_rows, np.zeros_like(all_rows), book, timestamps, [None], [None], {}, mode))
     if result.halts:

@@ -62,6 +62,8 @@ def random_case(seed: int, mode: str, n_bars: int = 300, n_symbols: int = 3, n_s
     funding[rng.random(shape) < 0.01] = np.nan
     inputs = CostInputs(rng.uniform(0.5, 3, shape), rng.uniform(5, 50, shape), rng.uniform(1e5, 1e7, shape),
                         rng.uniform(1e4, 1e7, shape))
+    inputs.half_spread_bps[rng.random(shape) < 0.01] = np.nan     # cost inputs unknown at some bars
+    inputs.mean_quote_volume[rng.random(shape) < 0.01] = np.nan
     market = Market(open_, close, funding, inputs, np.nan_to_num(close[0], nan=100.0) * 0.999)
     signal = np.where(rng.random((n_bars, n_strategies)) < 0.03, rng.choice([-1, 1], (n_bars, n_strategies)), 0)
     strategies = StrategyBook(rng.integers(0, n_symbols, n_strategies), rng.uniform(0.05, 0.4, n_strategies),

@@ -186,8 +186,13 @@ def reference_backtest(market: Market, book: StrategyBook, settings: EngineSetti
             if abs(new[s] - held[s]) > 0:
                 legs[s].append((values[2] + values[3], values[6]))
         symbol_new = [sum(new[s] for s in range(n_strategies) if book.symbol[s] == m) for m in range(n_symbols)]
+        book_known = 0.0   # the book books every known component (an unknown funding rate is left out)
         for m in range(n_symbols):
-            out.symbol_net[k][m] = pnl(symbol_held[m], symbol_new[m], m)[5]
+            values = pnl(symbol_held[m], symbol_new[m], m)
+            out.symbol_net[k][m] = values[5]
+            gross_m, fee_m, spread_m, impact_m, funding_m = values[:5]
+            book_known += sum(x for x in (gross_m, funding_m) if not math.isnan(x))
+            book_known -= sum(x for x in (fee_m, spread_m, impact_m) if not math.isnan(x))
         # kill switches at this bar's close
         for s in range(n_strategies):
             if halted_after[s] is not None:
@@ -208,8 +213,7 @@ def reference_backtest(market: Market, book: StrategyBook, settings: EngineSetti
                 halted_after[s] = k
                 out.halts.append((s, k, "slippage_ratio"))
         if not book_halted:
-            total_net = sum(x for x in out.symbol_net[k] if not math.isnan(x))
-            book_equity += total_net
+            book_equity += book_known
             book_peak = max(book_peak, book_equity)
             if (book_peak - book_equity) / book_peak >= switches.portfolio_max_drawdown:
                 book_halted = True

@@ -30,6 +30,12 @@ chunks as (
 
 ),
 
+usable as (
+
+    select * from chunks where chunk_bars > 0
+
+),
+
 splits as (
 
     select
@@ -37,7 +43,7 @@ splits as (
         split_index,
         data_start + to_seconds({{ bar_seconds }} * chunk_bars * split_index) as test_start,
         data_start + to_seconds({{ bar_seconds }} * chunk_bars * (split_index + 1)) as test_end
-    from chunks
+    from usable as chunks
     cross join range(1, {{ walk['n_splits'] + 1 }}) as split_range(split_index)
 
 ),
@@ -67,7 +73,10 @@ final as (
         test_end,
         cast({{ embargo }} as integer) as embargo_bars,
         chunk_bars,
-        train_end > data_start as trainable
+        train_end > case scheme
+            when 'anchored' then data_start
+            else greatest(data_start, train_end - to_seconds({{ bar_seconds }} * chunk_bars * {{ walk['rolling_train_chunks'] }}))
+        end as trainable
     from schemes
 
 )
