@@ -98,20 +98,28 @@ class Halt:
 class Components:
     """PnL components (fractions of capital) per bar and column, and the weights behind them.
 
-    position, gross, funding and net are dense (bars x columns). The legs (cells where the weight
-    changes) are a small share of the cells, so their costs are kept sparse, in column-major order
-    (column, then bar); `traded`, `fees`, `spread`, `impact` and `expected_slippage` give them as
-    dense matrices on demand."""
+    position, gross and net are dense (bars x columns). Funding is non-zero only at settlement bars,
+    so it is kept for those rows only; the legs (cells where the weight changes) are a small share of
+    the cells, so their costs are kept sparse, in column-major order (column, then bar). `funding`,
+    `traded`, `fees`, `spread`, `impact` and `expected_slippage` give dense matrices on demand."""
 
-    def __init__(self, position: FloatArray, gross: FloatArray, funding: FloatArray, net: FloatArray,
-                 leg_bar: IntArray, leg_column: IntArray, legs: dict[str, FloatArray]) -> None:
-        self.position, self.gross, self.funding, self.net = position, gross, funding, net
+    def __init__(self, position: FloatArray, gross: FloatArray, net: FloatArray, funding_rows: IntArray,
+                 funding_values: FloatArray, leg_bar: IntArray, leg_column: IntArray, legs: dict[str, FloatArray]) -> None:
+        self.position, self.gross, self.net = position, gross, net
+        self.funding_rows, self.funding_values = funding_rows, funding_values
         self.leg_bar, self.leg_column, self.legs = leg_bar, leg_column, legs
 
     def dense(self, name: str) -> FloatArray:
         out = np.zeros_like(self.position)
-        out[self.leg_bar, self.leg_column] = self.legs[name]
+        if name == "funding":
+            out[self.funding_rows] = self.funding_values
+        else:
+            out[self.leg_bar, self.leg_column] = self.legs[name]
         return out
+
+    @property
+    def funding(self) -> FloatArray:
+        return self.dense("funding")
 
     @property
     def traded(self) -> FloatArray:
@@ -247,6 +255,11 @@ class SymbolReturns:
     held: KnownReturns
     funding: KnownReturns
 
+    @property
+    def funding_rows(self) -> IntArray:
+        """Bars where some symbol settles funding (or its rate is unknown)."""
+        return np.union1d(np.flatnonzero((self.funding.values != 0).any(axis=1)), self.funding.unknown_bar)
+
 
 def symbol_returns(market: Market, mode: str) -> SymbolReturns:
     mark = _marks(market)
@@ -258,16 +271,22 @@ def symbol_returns(market: Market, mode: str) -> SymbolReturns:
                              known_returns(market.funding_rate))
 
 
-def _held_pnl(weight: FloatArray, ret: "KnownReturns", columns: IntArray) -> FloatArray:
-    """weight x the column's symbol return: 0 when flat (whatever the return), NaN when held over an
-    unknown return. Unknown returns are few (gaps): they are zero in `ret.values` and put back as NaN
-    only at the held cells."""
-    out = weight * np.take(ret.values, columns, axis=1)
+def _held_pnl(weight: FloatArray, ret: "KnownReturns", columns: IntArray, rows: slice | IntArray = slice(None)) -> FloatArray:
+    """weight x the column's symbol return over the bars `rows` of the return matrix (weight has one
+    row per selected bar): 0 when flat (whatever the return), NaN when held over an unknown return.
+    Unknown returns are few (gaps): they are zero in `ret.values` and put back as NaN only at the
+    held cells."""
+    out = weight * np.take(ret.values[rows], columns, axis=1)
     if ret.unknown_bar.size:
+        selected = np.arange(ret.values.shape[0])[rows]
+        local = np.searchsorted(selected, ret.unknown_bar)
+        inside = local < selected.size
+        inside[inside] &= selected[local[inside]] == ret.unknown_bar[inside]
+        unknown_bar, unknown_symbol = local[inside], ret.unknown_symbol[inside]
         by_symbol = [np.flatnonzero(columns == symbol) for symbol in range(ret.values.shape[1])]
-        counts = np.array([len(c) for c in by_symbol])[ret.unknown_symbol]
-        bars = np.repeat(ret.unknown_bar, counts)
-        cols = np.concatenate([by_symbol[symbol] for symbol in ret.unknown_symbol]) if counts.sum() else \
+        counts = np.array([len(c) for c in by_symbol], dtype=np.int64)[unknown_symbol]
+        bars = np.repeat(unknown_bar, counts)
+        cols = np.concatenate([by_symbol[symbol] for symbol in unknown_symbol]) if counts.sum() else \
             np.zeros(0, dtype=np.int64)
         held = weight[bars, cols] != 0
         out[bars[held], cols[held]] = np.nan
@@ -277,22 +296,28 @@ def _held_pnl(weight: FloatArray, ret: "KnownReturns", columns: IntArray) -> Flo
 def components(position: FloatArray, market: Market, returns: SymbolReturns, columns: IntArray,
                settings: EngineSettings) -> Components:
     """PnL components of `position` (bars x columns), column j trading market symbol columns[j].
-    Costs are computed only where something is traded (a small share of the cells)."""
-    previous = np.vstack([np.zeros((1, position.shape[1])), position[:-1]])[: position.shape[0]]
+    Costs are computed only where something is traded and funding only at settlement bars."""
+    n_bars = position.shape[0]
     gross = _held_pnl(position, returns.held, columns)
-    if settings.execution_mode == "next_open":
-        gross += _held_pnl(previous, returns.carried, columns)
-    change = position - previous
-    column, bar = np.nonzero(change.T)
-    traded = np.abs(change[bar, column])
+    if settings.execution_mode == "next_open" and n_bars > 1:
+        gross[1:] += _held_pnl(position[:-1], returns.carried, columns, slice(1, None))
+    moved = np.empty(position.shape, dtype=bool)
+    moved[:1] = position[:1] != 0
+    np.not_equal(position[1:], position[:-1], out=moved[1:])
+    bar, column = np.nonzero(moved)
+    order = np.lexsort((bar, column))
+    bar, column = bar[order], column[order]
+    before = np.where(bar > 0, position[np.maximum(bar - 1, 0), column], 0.0)
+    traded = np.abs(position[bar, column] - before)
     symbol = columns[column]
     inputs = CostInputs(*(getattr(market.costs, name)[bar, symbol] for name in CostInputs.__dataclass_fields__))
     legs: LegCosts = leg_costs(traded, inputs, settings.costs, settings.capital_usd)
-    funding = (-_held_pnl(position, returns.funding, columns) if settings.costs.include_funding
-               else np.zeros_like(position))
-    net = gross + funding
+    net = gross.copy()
+    rows = returns.funding_rows if settings.costs.include_funding else np.zeros(0, dtype=np.int64)
+    funding = -_held_pnl(position[rows], returns.funding, columns, rows)
+    net[rows] += funding
     net[bar, column] -= legs.fees + legs.spread + legs.impact
-    return Components(position, gross, funding, net, bar, column,
+    return Components(position, gross, net, rows, funding, bar, column,
                       {"traded": traded, "fees": legs.fees, "spread": legs.spread, "impact": legs.impact,
                        "expected_slippage": legs.expected_slippage})
 

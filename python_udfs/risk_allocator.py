@@ -142,13 +142,24 @@ def limit_new_exposure(targets: FloatArray, tradable: npt.NDArray[np.bool_], lim
 
 def binding_layers(targets: FloatArray, capped: CappedTargets, new_exposure_scale: FloatArray,
                    symbol_of: IntArray, scaled_by_new_exposure: npt.NDArray[np.bool_]) -> npt.NDArray[np.int8]:
-    """(bars x strategies) code of the layer that cut each target most (0: none bound)."""
+    """(bars x strategies) code of the layer that cut each target most (0: none bound; on a tie the
+    earlier layer). Only the bars where some layer scaled something are looked at."""
     n_bars, n_strategies = targets.shape
-    factors = np.ones((4, n_bars, n_strategies))
-    factors[0] = capped.strategy_scale[None, :]
-    factors[1] = capped.symbol_scale[:, symbol_of]
-    factors[2] = capped.portfolio_scale[:, None]
-    factors[3] = np.where(scaled_by_new_exposure, new_exposure_scale[:, None], 1.0)
-    tightest = factors.argmin(axis=0)
-    bound = (factors.min(axis=0) < 1 - _TOLERANCE) & (targets != 0)
-    return np.where(bound, tightest + 1, 0).astype(np.int8)
+    layers = np.zeros((n_bars, n_strategies), dtype=np.int8)
+    strategy_bound = capped.strategy_scale < 1 - _TOLERANCE
+    rows = np.arange(n_bars) if strategy_bound.any() else np.flatnonzero(
+        (capped.symbol_scale < 1 - _TOLERANCE).any(axis=1) | (capped.portfolio_scale < 1 - _TOLERANCE)
+        | (new_exposure_scale < 1 - _TOLERANCE))
+    if rows.size == 0:
+        return layers
+    best = np.broadcast_to(capped.strategy_scale[None, :], (rows.size, n_strategies)).copy()
+    code = np.where(strategy_bound[None, :], 1, 0).astype(np.int8) * np.ones((rows.size, 1), dtype=np.int8)
+    candidates = (capped.symbol_scale[rows][:, symbol_of], np.broadcast_to(capped.portfolio_scale[rows, None], best.shape),
+                  np.where(scaled_by_new_exposure[rows], new_exposure_scale[rows, None], 1.0))
+    for layer, factor in enumerate(candidates, start=2):
+        tighter = factor < best
+        best = np.where(tighter, factor, best)
+        code = np.where(tighter, np.int8(layer), code)
+    bound = (best < 1 - _TOLERANCE) & (targets[rows] != 0)
+    layers[rows] = np.where(bound, code, 0)
+    return layers
