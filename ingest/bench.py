@@ -20,6 +20,7 @@ import time
 import zipfile
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -90,15 +91,24 @@ def _measure_csv_baseline(source: str, interval: str, symbols: str) -> dict[str,
     return {"rows": rows, "seconds": time.perf_counter() - started}
 
 
-def _child(kind: str, *args: str) -> dict[str, float]:
-    """Run one measurement in a fresh interpreter; returns its result plus peak RSS in MB."""
+def run_measurement(module: str, kind: str, *args: str) -> dict[str, Any]:
+    """Run `ingest.<module>._measure_<kind>(*args)` in a fresh interpreter, so its peak RSS is its
+    own; returns its result plus that peak (MB, its children included)."""
     code = (
-        "import json, resource, sys; from ingest import bench; "
-        f"r = bench._measure_{kind}(*sys.argv[1:]); "
-        "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))"
+        f"import json, resource, sys; from ingest import {module} as b; "
+        f"r = b._measure_{kind}(*sys.argv[1:]); "
+        "r['peak_rss_mb'] = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024; print(json.dumps(r))"
     )
-    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark step {module}.{kind} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _child(kind: str, *args: str) -> dict[str, Any]:
+    return run_measurement("bench", kind, *args)
 
 
 def bench_ingest(workdir: Path) -> list[dict[str, object]]:

@@ -332,16 +332,9 @@ def _run_vectorbt(python: Path, script: Path, case: Path, fee: float, capital: f
 
 
 def _child(kind: str, *args: str) -> dict[str, Any]:
-    """Run one measurement in a fresh interpreter; its result plus its peak RSS (MB)."""
-    code = (
-        "import json, resource, sys; from ingest import bench_backtest as b; "
-        f"r = b._measure_{kind}(*sys.argv[1:]); "
-        "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))"
-    )
-    out = subprocess.run([sys.executable, "-c", code, *args], cwd=PROJECT_DIR, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"benchmark step {kind} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    from ingest.bench import run_measurement
+
+    return run_measurement("bench_backtest", kind, *args)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -317,17 +317,9 @@ def _measure_numpy(warehouse: str, check: str = "1") -> dict[str, Any]:
 
 
 def _child(kind: str, *args: str) -> dict[str, Any]:
-    """Run one measurement in a fresh interpreter; its result plus peak RSS (MB) of it and its children."""
-    code = (
-        "import json, resource, sys; from ingest import bench_features as b; "
-        f"r = b._measure_{kind}(*sys.argv[1:]); "
-        "r['peak_rss_mb'] = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024; print(json.dumps(r))"
-    )
-    out = subprocess.run([sys.executable, "-c", code, *args], cwd=PROJECT_DIR, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"benchmark step {kind} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    from ingest.bench import run_measurement
+
+    return run_measurement("bench_features", kind, *args)
 
 
 def events_count(data_root: Path) -> dict[str, int]:

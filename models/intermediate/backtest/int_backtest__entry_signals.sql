@@ -5,7 +5,6 @@
     event without a direction gives no signal. The book starts flat: events before backtest_start
     are not traded. -#}
 {{ config(materialized='table', tags=['backtest']) }}
-{%- set settings = discovery_settings() %}
 
 with
 
@@ -40,19 +39,8 @@ matched as (
         strategies.strategy_index,
         strategies.symbol,
         events.ts,
-        case strategies.side
-            when 'long' then 1
-            when 'short' then -1
-            when 'event_direction' then case events.direction when 'up' then 1 when 'down' then -1 end
-            when 'against_event_direction' then case events.direction when 'up' then -1 when 'down' then 1 end
-        end as side_sign,
-        case strategies.state_name
-            when 'all' then strategies.state_value = 'all'
-            {%- for state in settings['conditioning_states'] %}
-            when '{{ state }}' then states.{{ state }} = strategies.state_value
-            {%- endfor %}
-            else false
-        end as state_holds
+        {{ trade_side_sign('strategies.side', "case events.direction when 'up' then 1 when 'down' then -1 else 0 end") }} as side_sign,
+        {{ state_condition_holds('strategies.state_name', 'strategies.state_value', 'states') }} as state_holds
     from strategies
     inner join events on events.event_type = strategies.event_type and events.symbol = strategies.symbol
     cross join window_bounds

@@ -5,7 +5,6 @@
     in phase 2; events whose window touches a gap or whose funding is unknown are left out. A label
     model (the returns look forward); walk-forward splits pick the events of their windows. -#}
 {{ config(materialized='table', tags=['backtest', 'walkforward', 'label']) }}
-{%- set settings = discovery_settings() %}
 
 with
 
@@ -36,12 +35,7 @@ matched as (
         outcomes.ts,
         outcomes.horizon_bars,
         outcomes.entry_lag_bars,
-        case candidates.side
-            when 'long' then 1
-            when 'short' then -1
-            when 'event_direction' then nullif(outcomes.direction_sign, 0)
-            when 'against_event_direction' then -nullif(outcomes.direction_sign, 0)
-        end as side_sign,
+        {{ trade_side_sign('candidates.side', 'outcomes.direction_sign') }} as side_sign,
         outcomes.gross_return,
         outcomes.funding_rate_sum,
         outcomes.round_trip_cost_bps
@@ -51,13 +45,7 @@ matched as (
         and outcomes.symbol = candidates.symbol
         and outcomes.horizon_bars = candidates.horizon_bars
     left join states on states.symbol = outcomes.symbol and states.ts = outcomes.ts
-    where case candidates.state_name
-        when 'all' then candidates.state_value = 'all'
-        {%- for state in settings['conditioning_states'] %}
-        when '{{ state }}' then states.{{ state }} = candidates.state_value
-        {%- endfor %}
-        else false
-    end
+    where {{ state_condition_holds('candidates.state_name', 'candidates.state_value', 'states') }}
 
 ),
 

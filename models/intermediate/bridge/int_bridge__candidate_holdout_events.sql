@@ -3,7 +3,6 @@
     holdout samples, with the side of its rule template resolved to +1 (long) / -1 (short) (NULL for
     a directional template on an event without a direction). One row per candidate x event. -#}
 {{ config(materialized='table', tags=['label', 'bridge']) }}
-{%- set settings = discovery_settings() %}
 
 with
 
@@ -30,12 +29,7 @@ final as (
         samples.ts,
         samples.bar_index,
         samples.horizon_bars,
-        case candidates.side
-            when 'long' then 1
-            when 'short' then -1
-            when 'event_direction' then nullif(samples.direction_sign, 0)
-            else -nullif(samples.direction_sign, 0)
-        end as side_sign,
+        {{ trade_side_sign('candidates.side', 'samples.direction_sign') }} as side_sign,
         samples.gross_return,
         samples.funding_rate_sum,
         samples.funding_known,
@@ -46,12 +40,7 @@ final as (
         on samples.event_type = candidates.event_type
         and samples.symbol = candidates.symbol
         and samples.horizon_bars = candidates.horizon_bars
-        and case candidates.state_name
-                when 'all' then true
-                {%- for state in settings['conditioning_states'] %}
-                when '{{ state }}' then samples.{{ state }} = candidates.state_value
-                {%- endfor %}
-            end
+        and {{ state_condition_holds('candidates.state_name', 'candidates.state_value', 'samples') }}
 
 )
 
