@@ -39,7 +39,7 @@ import numpy.typing as npt
 from python_udfs.backtest_config import KillSwitches, RiskLimits
 from python_udfs.cost_model import CostConfig
 from python_udfs.execution_costs import CostInputs, LegCosts, leg_costs
-from python_udfs.kill_switches import (NO_BREACH, Breach, first_drawdown_breach, first_slippage_breach,
+from python_udfs.kill_switches import (BLOCK_BARS, NO_BREACH, Breach, first_drawdown_breach, first_slippage_breach,
                                        last_true_index, stale_resumes)
 from python_udfs.risk_allocator import (CappedTargets, Positions, binding_layers, cap_targets, limit_new_exposure,
                                         symbol_matrix)
@@ -298,13 +298,21 @@ def components(position: FloatArray, market: Market, returns: SymbolReturns, col
     """PnL components of `position` (bars x columns), column j trading market symbol columns[j].
     Costs are computed only where something is traded and funding only at settlement bars."""
     n_bars = position.shape[0]
-    gross = _held_pnl(position, returns.held, columns)
-    if settings.execution_mode == "next_open" and n_bars > 1:
-        gross[1:] += _held_pnl(position[:-1], returns.carried, columns, slice(1, None))
-    moved = np.empty(position.shape, dtype=bool)
-    moved[:1] = position[:1] != 0
-    np.not_equal(position[1:], position[:-1], out=moved[1:])
-    bar, column = np.nonzero(moved)
+    gross = np.empty_like(position)
+    moved_bar, moved_column = [], []
+    # in blocks of bars, so the temporaries of each step stay in the CPU cache
+    for start in range(0, n_bars, BLOCK_BARS):
+        stop = min(start + BLOCK_BARS, n_bars)
+        rows = slice(start, stop)
+        gross[rows] = _held_pnl(position[rows], returns.held, columns, rows)
+        before = position[start - 1:stop - 1] if start > 0 else np.vstack([np.zeros((1, position.shape[1])),
+                                                                           position[:stop - 1]])
+        if settings.execution_mode == "next_open":
+            gross[rows] += _held_pnl(before, returns.carried, columns, rows)
+        block_bar, block_column = np.nonzero(position[rows] != before)
+        moved_bar.append(block_bar + start)
+        moved_column.append(block_column)
+    bar, column = np.concatenate(moved_bar), np.concatenate(moved_column)
     order = np.lexsort((bar, column))
     bar, column = bar[order], column[order]
     before = np.where(bar > 0, position[np.maximum(bar - 1, 0), column], 0.0)

@@ -62,15 +62,39 @@ def stale_resumes(valid: BoolArray, execution_mode: str, max_stale_bars: int) ->
     return StaleResumes(last_true_index(ends_stale_gap), np.where(ends_stale_gap, gap, 0))
 
 
+BLOCK_BARS = 8192
+"""Bars per block of the running scans: a block's temporaries stay in the CPU cache."""
+
+
 def first_drawdown_breach(net: FloatArray, base: FloatArray, limit: float) -> Breach:
     """Equity = base + cumulative known net PnL (unknown bars add nothing); the first bar where
-    (running peak - equity) / running peak >= limit, the peak including the starting base."""
-    equity = base[None, :] + np.cumsum(np.nan_to_num(net, nan=0.0), axis=0)
-    peak = np.maximum(np.maximum.accumulate(equity, axis=0), base[None, :])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        drawdown = np.where(peak > 0, (peak - equity) / peak, np.inf)
-    breached = drawdown >= limit
-    return _first(breached, drawdown)
+    (running peak - equity) / running peak >= limit, the peak including the starting base. Scanned
+    in blocks of bars, carrying the running sum and peak."""
+    n_bars, n_columns = net.shape
+    out_bar = np.full(n_columns, NO_BREACH, dtype=np.int64)
+    out_value = np.full(n_columns, np.nan)
+    carried = np.zeros(n_columns)
+    peak = base.astype(np.float64).copy()
+    open_ = np.ones(n_columns, dtype=bool)
+    for start in range(0, n_bars, BLOCK_BARS):
+        block = np.nan_to_num(net[start:start + BLOCK_BARS], nan=0.0)
+        running = np.cumsum(block, axis=0)
+        running += carried
+        carried = running[-1].copy()
+        equity = running + base
+        block_peak = np.maximum(np.maximum.accumulate(equity, axis=0), peak)
+        peak = block_peak[-1].copy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drawdown = np.where(block_peak > 0, (block_peak - equity) / block_peak, np.inf)
+        breached = (drawdown >= limit) & open_
+        hit = breached.any(axis=0)
+        if hit.any():
+            first = breached.argmax(axis=0)
+            columns = np.flatnonzero(hit)
+            out_bar[columns] = start + first[columns]
+            out_value[columns] = drawdown[first[columns], columns]
+            open_[columns] = False
+    return Breach(out_bar, out_value)
 
 
 def first_slippage_breach(column: IntArray, bar: IntArray, n_columns: int, paid: FloatArray, wanted: FloatArray,

@@ -45,3 +45,23 @@ def test_engine_matches_the_reference_loop(mode: str) -> None:
     assert {"drawdown", "drawdown:portfolio", "slippage_ratio", "data_staleness"} <= set(seen_halts), seen_halts
     assert all(seen_layers[layer] > 0 for layer in (1, 2, 3, 4)), seen_layers
     assert unknown_cells > 0
+
+
+@pytest.mark.parametrize("mode", ["next_open", "close"])
+def test_engine_in_small_blocks_matches_the_reference_loop(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The running scans work in blocks of bars carrying their state across blocks; blocks of 37 bars
+    (not a divisor of the 300 bars) give the same results as the reference."""
+    import python_udfs.backtest_engine as engine
+    import python_udfs.kill_switches as switches
+
+    monkeypatch.setattr(engine, "BLOCK_BARS", 37)
+    monkeypatch.setattr(switches, "BLOCK_BARS", 37)
+    for variant in SWITCH_VARIANTS:
+        for seed in range(4):
+            market, book, settings = random_case(seed, mode, switches=variant)
+            result = run_backtest(market, book, settings)
+            reference = reference_backtest(market, book, settings)
+            for name in COMPONENTS:
+                np.testing.assert_allclose(getattr(result.strategies, name), as_array(getattr(reference, name)),
+                                           rtol=0, atol=1e-9, err_msg=f"{name}, seed {seed}")
+            assert sorted((h.strategy, h.bar, h.reason) for h in result.halts) == sorted(reference.halts)
