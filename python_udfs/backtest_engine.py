@@ -298,33 +298,41 @@ def components(position: FloatArray, market: Market, returns: SymbolReturns, col
     """PnL components of `position` (bars x columns), column j trading market symbol columns[j].
     Costs are computed only where something is traded and funding only at settlement bars."""
     n_bars = position.shape[0]
-    gross = np.empty_like(position)
-    moved_bar, moved_column = [], []
-    # in blocks of bars, so the temporaries of each step stay in the CPU cache
-    for start in range(0, n_bars, BLOCK_BARS):
-        stop = min(start + BLOCK_BARS, n_bars)
-        rows = slice(start, stop)
-        gross[rows] = _held_pnl(position[rows], returns.held, columns, rows)
-        before = position[start - 1:stop - 1] if start > 0 else np.vstack([np.zeros((1, position.shape[1])),
-                                                                           position[:stop - 1]])
-        if settings.execution_mode == "next_open":
-            gross[rows] += _held_pnl(before, returns.carried, columns, rows)
-        block_bar, block_column = np.nonzero(position[rows] != before)
-        moved_bar.append(block_bar + start)
-        moved_column.append(block_column)
-    bar, column = np.concatenate(moved_bar), np.concatenate(moved_column)
+    zero_row = np.zeros((1, position.shape[1]))
+
+    def before(start: int, stop: int) -> FloatArray:
+        """The weights held over the bar before each bar of [start, stop)."""
+        return position[start - 1:stop - 1] if start > 0 else np.vstack([zero_row, position[:stop - 1]])
+
+    # work in blocks of bars, so the temporaries of each step stay in the CPU cache
+    blocks = [(start, min(start + BLOCK_BARS, n_bars)) for start in range(0, n_bars, BLOCK_BARS)]
+    moved = [np.nonzero(position[start:stop] != before(start, stop)) for start, stop in blocks]
+    bar = np.concatenate([found[0] + start for found, (start, _) in zip(moved, blocks)]) if blocks else \
+        np.zeros(0, dtype=np.int64)
+    column = np.concatenate([found[1] for found in moved]) if blocks else np.zeros(0, dtype=np.int64)
     order = np.lexsort((bar, column))
     bar, column = bar[order], column[order]
-    before = np.where(bar > 0, position[np.maximum(bar - 1, 0), column], 0.0)
-    traded = np.abs(position[bar, column] - before)
+    previous = np.where(bar > 0, position[np.maximum(bar - 1, 0), column], 0.0)
+    traded = np.abs(position[bar, column] - previous)
     symbol = columns[column]
     inputs = CostInputs(*(getattr(market.costs, name)[bar, symbol] for name in CostInputs.__dataclass_fields__))
     legs: LegCosts = leg_costs(traded, inputs, settings.costs, settings.capital_usd)
-    net = gross.copy()
+    leg_cost = legs.fees + legs.spread + legs.impact
     rows = returns.funding_rows if settings.costs.include_funding else np.zeros(0, dtype=np.int64)
     funding = -_held_pnl(position[rows], returns.funding, columns, rows)
-    net[rows] += funding
-    net[bar, column] -= legs.fees + legs.spread + legs.impact
+    gross = np.empty_like(position)
+    net = np.empty_like(position)
+    for start, stop in blocks:
+        span = slice(start, stop)
+        block = _held_pnl(position[span], returns.held, columns, span)
+        if settings.execution_mode == "next_open":
+            block += _held_pnl(before(start, stop), returns.carried, columns, span)
+        gross[span] = block
+        first, last = np.searchsorted(rows, [start, stop])
+        block[rows[first:last] - start] += funding[first:last]
+        in_block = (bar >= start) & (bar < stop)
+        block[bar[in_block] - start, column[in_block]] -= leg_cost[in_block]
+        net[span] = block
     return Components(position, gross, net, rows, funding, bar, column,
                       {"traded": traded, "fees": legs.fees, "spread": legs.spread, "impact": legs.impact,
                        "expected_slippage": legs.expected_slippage})
