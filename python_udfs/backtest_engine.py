@@ -254,21 +254,20 @@ class SymbolReturns:
     carried: KnownReturns
     held: KnownReturns
     funding: KnownReturns
-
-    @property
-    def funding_rows(self) -> IntArray:
-        """Bars where some symbol settles funding (or its rate is unknown)."""
-        return np.union1d(np.flatnonzero((self.funding.values != 0).any(axis=1)), self.funding.unknown_bar)
+    funding_rows: IntArray
+    """Bars where some symbol settles funding (or its rate is unknown)."""
 
 
 def symbol_returns(market: Market, mode: str) -> SymbolReturns:
     mark = _marks(market)
+    funding = known_returns(market.funding_rate)
+    funding_rows = np.union1d(np.flatnonzero((funding.values != 0).any(axis=1)), funding.unknown_bar)
     with np.errstate(invalid="ignore", divide="ignore"):
         if mode == "next_open":
-            return SymbolReturns(known_returns(market.open / mark - 1.0), known_returns(market.close / market.open - 1.0),
-                                 known_returns(market.funding_rate))
-        return SymbolReturns(known_returns(np.zeros_like(market.close)), known_returns(market.close / mark - 1.0),
-                             known_returns(market.funding_rate))
+            carried, held = market.open / mark - 1.0, market.close / market.open - 1.0
+        else:
+            carried, held = np.zeros_like(market.close), market.close / mark - 1.0
+    return SymbolReturns(known_returns(carried), known_returns(held), funding, funding_rows)
 
 
 def _held_pnl(weight: FloatArray, ret: "KnownReturns", columns: IntArray, rows: slice | IntArray = slice(None)) -> FloatArray:
@@ -428,7 +427,7 @@ def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -
     tradable_by_strategy = tradable[:, book.symbol]
     returns = symbol_returns(market, settings.execution_mode)
     onehot = symbol_matrix(book.symbol, n_symbols)
-    resume_bars = [np.flatnonzero(resumes.gap_bars[:, j] > 0) for j in range(n_symbols)]
+    resume_bars = [resumes.resume_bars(j) for j in range(n_symbols)]
     trades = signal_trades(book, resume_bars)
     passes = 0
     sequential = 0

@@ -76,17 +76,17 @@ def summary_table(pnl: pa.Table, n_trials: int, bars_per_year: float = BARS_PER_
     the per-bar Sharpe ratios of the backtested strategies (the trials whose per-bar returns exist)."""
     portfolio = pnl.filter(pc.equal(pnl.column("level"), "portfolio"))
     grid = np.unique(_micros(portfolio.column("ts")))
-    keys: list[tuple[str, str | None, str | None]] = sorted(
-        {(row["level"], row["strategy_id"], row["symbol"])
-         for row in pnl.select(["level", "strategy_id", "symbol"]).to_pylist()},
-        key=lambda key: (key[0], key[1] or "", key[2] or ""))
-    level = pnl.column("level").to_numpy(zero_copy_only=False)
-    strategy = np.asarray(pnl.column("strategy_id").fill_null("").to_pylist(), dtype=object)
-    symbol = np.asarray(pnl.column("symbol").fill_null("").to_pylist(), dtype=object)
+    # one pass to group the rows by (level, strategy_id, symbol), not one scan of the table per key
+    labels = pc.binary_join_element_wise(pnl.column("level"), pnl.column("strategy_id").fill_null(""),
+                                         pnl.column("symbol").fill_null(""), "|").to_numpy(zero_copy_only=False)
+    names, group = np.unique(labels, return_inverse=True)
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(names.size + 1))
     series_by_key = {}
-    for key in keys:
-        mask = (level == key[0]) & (strategy == (key[1] or "")) & (symbol == (key[2] or ""))
-        series_by_key[key] = _series(pnl.filter(pa.array(mask)), grid)
+    for index, name in enumerate(names):
+        level, strategy, symbol = str(name).split("|")
+        rows = pnl.take(pa.array(order[bounds[index]:bounds[index + 1]]))
+        series_by_key[(level, strategy or None, symbol or None)] = _series(rows, grid)
     strategy_sharpes = [sharpe_stats(series["net"]).sr for key, series in series_by_key.items() if key[0] == "strategy"]
     finite = np.asarray([s for s in strategy_sharpes if np.isfinite(s)])
     var_trial_sharpe = float(finite.var(ddof=1)) if finite.size > 1 else float("nan")

@@ -28,11 +28,13 @@ NO_BREACH = -1
 
 
 class StaleResumes(NamedTuple):
-    """Per bar and symbol: the latest resume bar at or before it (-1: none) and, at each resume bar,
-    the length of the gap it ends (0 elsewhere)."""
+    """Per bar and symbol, at each resume bar, the length of the stale gap it ends (0 elsewhere)."""
 
-    latest_resume: IntArray
     gap_bars: IntArray
+
+    def resume_bars(self, symbol: int) -> IntArray:
+        """The resume bars of one symbol, in time order."""
+        return np.flatnonzero(self.gap_bars[:, symbol] > 0)
 
 
 class Breach(NamedTuple):
@@ -59,7 +61,7 @@ def stale_resumes(valid: BoolArray, execution_mode: str, max_stale_bars: int) ->
     if execution_mode == "close":
         ends_stale_gap = np.vstack([np.zeros((1, valid.shape[1]), dtype=bool), ends_stale_gap[:-1]])[:n_bars]
         gap = np.vstack([np.zeros((1, valid.shape[1]), dtype=np.int64), gap[:-1]])[:n_bars]
-    return StaleResumes(last_true_index(ends_stale_gap), np.where(ends_stale_gap, gap, 0))
+    return StaleResumes(np.where(ends_stale_gap, gap, 0))
 
 
 BLOCK_BARS = 8192
@@ -125,10 +127,3 @@ def first_slippage_breach(column: IntArray, bar: IntArray, n_columns: int, paid:
         out_bar[column[first_hit]] = bar[first_hit]
         out_value[column[first_hit]] = ratio[first_hit]
     return Breach(out_bar, out_value)
-
-
-def _first(breached: BoolArray, value: FloatArray) -> Breach:
-    any_breach = breached.any(axis=0)
-    first = np.where(any_breach, breached.argmax(axis=0), NO_BREACH)
-    picked = np.where(any_breach, value[np.maximum(first, 0), np.arange(breached.shape[1])], np.nan)
-    return Breach(first.astype(np.int64), picked)

@@ -62,10 +62,11 @@ def _state_condition(states: list[str]) -> str:
 
 
 def perturbed_signals(session: duckdb.DuckDBPyConnection, event_type: str, factor: float, strategy_index: list[int],
-                      relations: dict[str, str], conditioning_states: list[str]) -> pa.Table:
+                      relations: dict[str, str], conditioning_states: list[str],
+                      tree: dict[str, Any] | None = None) -> pa.Table:
     """Entry signals (strategy_index, ts, side_sign) of the strategies `strategy_index` (all trading
     `event_type`) when the event is re-detected with its parameters scaled by `factor`."""
-    catalog = perturbed_catalog(event_type, factor)
+    catalog = perturbed_catalog(event_type, factor, tree)
     plan = compile_events(catalog)
     detected = render_sql(plan, relations)
     indices = ", ".join(str(i) for i in strategy_index)
@@ -135,12 +136,13 @@ def robustness_table(session: duckdb.DuckDBPyConnection, strategies: pa.Table, s
     order = np.argsort(strategies.column("strategy_index").to_numpy(zero_copy_only=False))
     event_of = [event_types[int(i)] for i in order]
     book = base.book
+    tree = load_spec()
     lag, horizon, signal = [book.entry_lag], [book.horizon], [book.signal]
     for factor in (1 - settings.threshold_scale, 1 + settings.threshold_scale):
         moved = np.zeros_like(book.signal)
         for event_type in sorted(set(event_of)):
             columns = [j for j in range(n) if event_of[j] == event_type]
-            table = perturbed_signals(session, event_type, factor, columns, relations, conditioning_states)
+            table = perturbed_signals(session, event_type, factor, columns, relations, conditioning_states, tree)
             if table.num_rows:
                 rows = np.searchsorted(base.timestamps, table.column("ts").cast(pa.timestamp("us", tz="UTC"))
                                        .cast(pa.int64()).to_numpy(zero_copy_only=False))
@@ -169,7 +171,7 @@ def robustness_table(session: duckdb.DuckDBPyConnection, strategies: pa.Table, s
     net = np.hstack([result.strategies.net, dearer.strategies.net])
     total, sharpe = column_metrics(net)
     trades = np.hstack([result.strategies.traded, dearer.strategies.traded]).astype(bool).sum(axis=0)
-    parameters = {event_type: sorted((load_spec()["events"][event_type].get("parameters") or {}))
+    parameters = {event_type: sorted((tree["events"][event_type].get("parameters") or {}))
                   for event_type in set(event_of)}
     rows = []
     for p, perturbation in enumerate(PERTURBATIONS):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from python_udfs.backtest_config import KillSwitches
-from python_udfs.backtest_engine import run_backtest
+from python_udfs.backtest_engine import BacktestResult, EngineSettings, Market, StrategyBook, run_backtest
 from tests.backtest.engine_cases import random_case
 from tests.backtest.reference_engine import as_array, reference_backtest
 
@@ -23,6 +23,19 @@ SWITCH_VARIANTS = [
 COMPONENTS = ("position", "gross", "fees", "spread", "impact", "funding", "net")
 
 
+def assert_matches_reference(market: Market, book: StrategyBook, settings: EngineSettings, label: str) -> BacktestResult:
+    """Run the engine and the reference loop on one case; every output must agree."""
+    result = run_backtest(market, book, settings)
+    reference = reference_backtest(market, book, settings)
+    for name in COMPONENTS:
+        np.testing.assert_allclose(getattr(result.strategies, name), as_array(getattr(reference, name)),
+                                   rtol=0, atol=1e-9, err_msg=f"{name}, {label}")
+    np.testing.assert_allclose(result.symbols.net, as_array(reference.symbol_net), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(result.binding_layer, np.asarray(reference.binding_layer))
+    assert sorted((h.strategy, h.bar, h.reason) for h in result.halts) == sorted(reference.halts)
+    return result
+
+
 @pytest.mark.parametrize("mode", ["next_open", "close"])
 def test_engine_matches_the_reference_loop(mode: str) -> None:
     seen_halts: Counter[str] = Counter()
@@ -30,15 +43,7 @@ def test_engine_matches_the_reference_loop(mode: str) -> None:
     unknown_cells = 0
     for switches in SWITCH_VARIANTS:
         for seed in range(8):
-            market, book, settings = random_case(seed, mode, switches=switches)
-            result = run_backtest(market, book, settings)
-            reference = reference_backtest(market, book, settings)
-            for name in COMPONENTS:
-                np.testing.assert_allclose(getattr(result.strategies, name), as_array(getattr(reference, name)),
-                                           rtol=0, atol=1e-9, err_msg=f"{name}, seed {seed}, {switches}")
-            np.testing.assert_allclose(result.symbols.net, as_array(reference.symbol_net), rtol=0, atol=1e-9)
-            np.testing.assert_array_equal(result.binding_layer, np.asarray(reference.binding_layer))
-            assert sorted((h.strategy, h.bar, h.reason) for h in result.halts) == sorted(reference.halts)
+            result = assert_matches_reference(*random_case(seed, mode, switches=switches), f"seed {seed}, {switches}")
             seen_halts.update(h.reason + (":portfolio" if h.strategy == -1 else "") for h in result.halts)
             seen_layers.update(result.binding_layer.ravel().tolist())
             unknown_cells += int(np.isnan(result.strategies.net).sum())
@@ -58,10 +63,4 @@ def test_engine_in_small_blocks_matches_the_reference_loop(mode: str, monkeypatc
     monkeypatch.setattr(switches, "BLOCK_BARS", 37)
     for variant in SWITCH_VARIANTS:
         for seed in range(4):
-            market, book, settings = random_case(seed, mode, switches=variant)
-            result = run_backtest(market, book, settings)
-            reference = reference_backtest(market, book, settings)
-            for name in COMPONENTS:
-                np.testing.assert_allclose(getattr(result.strategies, name), as_array(getattr(reference, name)),
-                                           rtol=0, atol=1e-9, err_msg=f"{name}, seed {seed}")
-            assert sorted((h.strategy, h.bar, h.reason) for h in result.halts) == sorted(reference.halts)
+            assert_matches_reference(*random_case(seed, mode, switches=variant), f"blocks of 37, seed {seed}")
