@@ -19,14 +19,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/backtest demo --data-root $(BACKTEST_DATA_ROOT)
-
+# The main job: `backtest run` on the embedded demo market (ingest, dbt build, export, report,
+# manifest); pass a real source with e.g. `.venv/bin/backtest run --source https://data.binance.vision ...`.
 run: $(STAMP)
-	$(BIN)/backtest demo --data-root $(BACKTEST_DATA_ROOT)
+	$(BIN)/backtest run --data-root $(BACKTEST_DATA_ROOT)
 
+demo: run
+
+# Phase 1 + phase 2 + bridge + backtest on the existing warehouse, then export and report.
 discover-edges: $(STAMP)
-	$(BIN)/backtest discover-edges
+	$(BIN)/backtest discover-edges --data-root $(BACKTEST_DATA_ROOT)
 
 check-hygiene: $(STAMP)
 	$(BIN)/python -m ingest.pit_lint

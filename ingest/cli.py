@@ -14,6 +14,8 @@ from ingest.archive_source import DEFAULT_SOURCE, SourceError, open_source
 from ingest.demo_market import DemoConfigError, EffectsError
 from ingest.ingest_run import Ingester, LakeBusy
 from ingest.plan import IngestRequest, RequestError
+from ingest.research_run import RunRequestError
+from ingest.warehouse_lock import WarehouseBusy
 
 
 class UsageError(ValueError):
@@ -90,42 +92,63 @@ def run_demo_market(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_demo(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("demo", help="the main job on the demo market: generate, ingest, dbt build")
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", type=Path, default=None, help="default: $BACKTEST_DATA_ROOT or ./data")
-    parser.add_argument("--symbols", type=int, default=6)
-    parser.add_argument("--months", type=int, default=12)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--run-id", default=None, help="folder name under reports/ (default: run-<UTC time>)")
+    parser.add_argument("--full-refresh", action="store_true",
+                        help="rebuild incremental models from scratch (after history in the lake changed)")
+
+
+def _add_demo_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--demo-symbols", type=int, default=6, help="demo market symbols (default: %(default)s)")
+    parser.add_argument("--demo-months", type=int, default=12, help="demo market months (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=7, help="demo market seed (default: %(default)s)")
     parser.add_argument("--rebuild", action="store_true", help="regenerate the demo archive")
-    parser.set_defaults(handler=run_demo_command)
 
 
-def run_demo_command(args: argparse.Namespace) -> int:
-    from ingest.pipeline import PipelineError, run_demo
+def add_run(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("run", help="ingest, dbt build, export and report in one timed run")
+    parser.add_argument("--source", default=None,
+                        help="archive base URL (e.g. https://data.binance.vision) or a local folder laid out like "
+                             "it; default: the embedded demo market")
+    parser.add_argument("--symbols", type=_csv, default=(), help="e.g. BTCUSDT,ETHUSDT (default: all a folder holds)")
+    parser.add_argument("--start", type=_date, default=None, help="first day to ingest (YYYY-MM-DD)")
+    parser.add_argument("--end", type=_date, default=None, help="last day to ingest (YYYY-MM-DD)")
+    _add_run_options(parser)
+    _add_demo_options(parser)
+    parser.set_defaults(handler=run_run, scope="all")
 
-    try:
-        run_demo(args.data_root or default_data_root(), symbols=args.symbols, months=args.months,
-                 seed=args.seed, rebuild=args.rebuild)
-    except PipelineError as exc:
-        print(f"backtest demo: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+def add_demo(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("demo", help="`backtest run` on the embedded demo market")
+    _add_run_options(parser)
+    _add_demo_options(parser)
+    parser.set_defaults(handler=run_run, scope="all", source=None, symbols=(), start=None, end=None)
 
 
 def add_discover_edges(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("discover-edges", help="phase 1 and phase 2 discovery on the warehouse, then export")
-    parser.add_argument("--data-root", type=Path, default=None, help="default: $BACKTEST_DATA_ROOT or ./data")
-    parser.set_defaults(handler=run_discover_edges)
+    parser = sub.add_parser("discover-edges",
+                            help="`backtest run` without ingest: phase 1, phase 2, bridge, backtest, export, report")
+    _add_run_options(parser)
+    parser.set_defaults(handler=run_run, scope="discovery", source=None, symbols=(), start=None, end=None)
 
 
-def run_discover_edges(args: argparse.Namespace) -> int:
-    from ingest.discovery_run import run_discovery
-    from ingest.pipeline import PipelineError
+def run_run(args: argparse.Namespace) -> int:
+    from ingest.pipeline import DemoSettings, PipelineError
+    from ingest.research_run import RunRequest, run_research
 
+    demo = DemoSettings()
+    if hasattr(args, "demo_symbols"):
+        if args.demo_symbols < 1 or args.demo_months < 1:
+            raise UsageError("--demo-symbols and --demo-months must be at least 1")
+        demo = DemoSettings(symbols=args.demo_symbols, months=args.demo_months, seed=args.seed, rebuild=args.rebuild)
+    request = RunRequest(data_root=args.data_root or default_data_root(), source=args.source, symbols=args.symbols,
+                         start=args.start, end=args.end, run_id=args.run_id, scope=args.scope,
+                         full_refresh=args.full_refresh, demo=demo)
     try:
-        run_discovery(args.data_root or default_data_root())
+        run_research(request, argv=["backtest", *sys.argv[1:]])
     except PipelineError as exc:
-        print(f"backtest discover-edges: {exc}", file=sys.stderr)
+        print(f"backtest {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -136,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ingest(sub)
     freqtrade_import.register(sub)
     add_demo_market(sub)
+    add_run(sub)
     add_demo(sub)
     add_discover_edges(sub)
     return parser
@@ -146,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (UsageError, RequestError, LakeBusy, SourceError, DemoConfigError, EffectsError) as exc:
+    except (UsageError, RequestError, LakeBusy, WarehouseBusy, RunRequestError, SourceError, DemoConfigError,
+            EffectsError) as exc:
         print(f"backtest {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 

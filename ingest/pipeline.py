@@ -1,10 +1,10 @@
-"""The main job, end to end on the embedded demo market: generate the synthetic archive (once),
-ingest it through the real ingester (checksums included), then `dbt build`. Each step is timed
-and announced, so a person watching `make demo` sees where the time goes."""
+"""The pieces every run is made of: the demo archive (generated once), ingesting an archive window
+through the real ingester (checksums included), and dbt invocations against one data root. Each
+step is timed and announced, so a person watching a run sees where the time goes; the run itself
+is ingest/research_run.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from ingest.archive_source import LocalFolderSource
+from ingest.archive_source import ArchiveSource, LocalFolderSource
 from ingest.ingest_run import Ingester, IngestReport
 from ingest.plan import IngestRequest
 
@@ -60,10 +60,11 @@ def archive_window(archive: Path) -> ArchiveWindow:
     return ArchiveWindow(symbols, first, last)
 
 
-def ingest_archive(archive: Path, data_root: Path, say: Callable[[str], None] = print) -> list[IngestReport]:
-    """Every kind the warehouse uses, for every symbol the archive holds, through the real ingester."""
-    window = archive_window(archive)
-    ingester = Ingester(LocalFolderSource(archive), data_root, jobs=4)
+def ingest_window(source: ArchiveSource, window: ArchiveWindow, data_root: Path,
+                  say: Callable[[str], None] = print, show_progress: bool = True) -> list[IngestReport]:
+    """Every kind the warehouse uses (perp kinds and spot klines) for `window`, through the real
+    ingester; raises PipelineError naming the quarantined or failed archives."""
+    ingester = Ingester(source, data_root, jobs=4, show_progress=show_progress)
     reports = []
     for markets, kinds in ((("um",), UM_KINDS), (("spot",), ("klines",))):
         request = IngestRequest(markets, kinds, window.symbols, window.start, window.end, "5m")
@@ -76,44 +77,59 @@ def ingest_archive(archive: Path, data_root: Path, say: Callable[[str], None] = 
     return reports
 
 
-def dbt(command: list[str], data_root: Path) -> None:
-    """Run dbt from the project folder with the warehouse under `data_root`."""
+def ingest_archive(archive: Path, data_root: Path, say: Callable[[str], None] = print) -> list[IngestReport]:
+    """Every kind the warehouse uses, for every symbol and day a local archive holds."""
+    return ingest_window(LocalFolderSource(archive), archive_window(archive), data_root, say)
+
+
+def dbt_invocation(command: list[str], data_root: Path) -> tuple[int, Path]:
+    """Run dbt from the project folder with the warehouse under `data_root`; its target and log
+    folders live there too, so runs on different warehouses never share compiled state. Returns the
+    exit code and the invocation's run_results.json (written by dbt even when a node fails)."""
     executable = Path(sys.executable).with_name("dbt")
     env = {**os.environ, "BACKTEST_DATA_ROOT": str(data_root), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
-    result = subprocess.run([str(executable) if executable.exists() else "dbt", *command],
+    paths = ["--target-path", str(data_root / "target"), "--log-path", str(data_root / "logs")]
+    result = subprocess.run([str(executable) if executable.exists() else "dbt", *command, *paths],
                             cwd=PROJECT_DIR, env=env)
-    if result.returncode != 0:
-        raise PipelineError(f"dbt {' '.join(command)} failed (exit {result.returncode}); see the dbt output above "
-                            f"and {PROJECT_DIR / 'logs' / 'dbt.log'}")
+    return result.returncode, data_root / "target" / "run_results.json"
 
 
-def run_demo(data_root: Path, *, symbols: int = 6, months: int = 12, seed: int = 7, rebuild: bool = False,
-             say: Callable[[str], None] = print) -> Path:
-    """Generate (once), ingest, build. Returns the warehouse file."""
+def dbt_failure(command: list[str], code: int, data_root: Path) -> PipelineError:
+    return PipelineError(f"dbt {' '.join(command)} failed (exit {code}); see the dbt output above "
+                         f"and {data_root / 'logs' / 'dbt.log'}")
+
+
+def dbt(command: list[str], data_root: Path) -> Path:
+    """`dbt_invocation` that raises PipelineError when dbt fails."""
+    code, run_results = dbt_invocation(command, data_root)
+    if code != 0:
+        raise dbt_failure(command, code, data_root)
+    return run_results
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """The demo market a run generates when no --source is given."""
+
+    symbols: int = 6
+    months: int = 12
+    seed: int = 7
+    rebuild: bool = False
+
+
+def prepare_demo_archive(data_root: Path, settings: DemoSettings, say: Callable[[str], None] = print) -> Path:
+    """The demo archive under `<data root>/demo_market`, generated once and reused afterwards (its
+    ground truth is what the planted effects are checked against)."""
     from ingest.demo_market import DemoConfig, generate
 
-    data_root = data_root.resolve()
     archive = data_root / "demo_market"
     marker = archive / "ground_truth" / "config.json"
-    started = time.perf_counter()
-    if rebuild and archive.exists():
+    if settings.rebuild and archive.exists():
         shutil.rmtree(archive)
     if marker.exists():
-        say(f"==> demo market: reusing {archive} (delete it or pass --rebuild for a new one)")
+        say(f"    demo market: reusing {archive} (delete it or pass --rebuild for a new one)")
     else:
-        with step(f"demo market: generating {symbols} symbols x {months} months (seed {seed})", say):
-            generate(DemoConfig(out=archive, symbols=symbols, months=months, seed=seed),
-                     progress=lambda line: say(f"    {line}"))
-    with step("ingest: demo archive -> Parquet lake (checksums verified)", say):
-        ingest_archive(archive, data_root, say)
-    with step("dbt build: staging, clean bars, features, states and their tests", say):
-        dbt(["build"], data_root)
-    warehouse = data_root / "warehouse.duckdb"
-    say(f"demo: finished in {time.perf_counter() - started:.0f}s")
-    say(f"  warehouse:    {warehouse}  (duckdb {warehouse}, or python -c \"import duckdb; duckdb.connect('{warehouse}')\")")
-    say(f"  lake:         {data_root / 'lake'}")
-    say(f"  ground truth: {archive / 'ground_truth'}")
-    truth = archive / "ground_truth" / "config.json"
-    if truth.exists():
-        say(f"  demo config:  {json.loads(truth.read_text()).get('symbols', '')}")
-    return warehouse
+        say(f"    demo market: generating {settings.symbols} symbols x {settings.months} months (seed {settings.seed})")
+        generate(DemoConfig(out=archive, symbols=settings.symbols, months=settings.months, seed=settings.seed),
+                 progress=lambda line: say(f"    {line}"))
+    return archive

@@ -71,9 +71,11 @@ def _summary_row(series: dict[str, FloatArray], n_trials: int, var_trial_sharpe:
     return performance_summary(bars, trades_of(series["position"], series["net"]), n_trials, var_trial_sharpe)
 
 
-def summary_table(pnl: pa.Table, n_trials: int, bars_per_year: float = BARS_PER_YEAR_5M) -> pa.Table:
+def summary_table(pnl: pa.Table, n_trials: int, var_trial_sharpe: float | None = None,
+                  bars_per_year: float = BARS_PER_YEAR_5M) -> pa.Table:
     """One row per (level, strategy_id, symbol). DSR uses the run's trial count and the variance of
-    the per-bar Sharpe ratios of the backtested strategies (the trials whose per-bar returns exist)."""
+    the trials' per-trade Sharpe ratios (the phase 2 hypotheses', as the bridge does); without
+    them (None), the variance of the backtested strategies' per-trade Sharpe ratios."""
     portfolio = pnl.filter(pc.equal(pnl.column("level"), "portfolio"))
     grid = np.unique(_micros(portfolio.column("ts")))
     # one pass to group the rows by (level, strategy_id, symbol), not one scan of the table per key
@@ -87,9 +89,11 @@ def summary_table(pnl: pa.Table, n_trials: int, bars_per_year: float = BARS_PER_
         level, strategy, symbol = str(name).split("|")
         rows = pnl.take(pa.array(order[bounds[index]:bounds[index + 1]]))
         series_by_key[(level, strategy or None, symbol or None)] = _series(rows, grid)
-    strategy_sharpes = [sharpe_stats(series["net"]).sr for key, series in series_by_key.items() if key[0] == "strategy"]
-    finite = np.asarray([s for s in strategy_sharpes if np.isfinite(s)])
-    var_trial_sharpe = float(finite.var(ddof=1)) if finite.size > 1 else float("nan")
+    if var_trial_sharpe is None:
+        strategy_sharpes = [sharpe_stats(trades_of(series["position"], series["net"]).net_return).sr
+                            for key, series in series_by_key.items() if key[0] == "strategy"]
+        finite = np.asarray([s for s in strategy_sharpes if np.isfinite(s)])
+        var_trial_sharpe = float(finite.var(ddof=1)) if finite.size > 1 else float("nan")
     rows = []
     for key, series in series_by_key.items():
         metrics = _summary_row(series, n_trials, var_trial_sharpe, bars_per_year)

@@ -168,10 +168,14 @@ def performance_summary(
     - funding_share_of_gross: sum(funding) / sum(|gross|) over known bars, signed (+ = received).
     - psr: probabilistic Sharpe ratio of sharpe_per_bar against 0, with the skew and non-excess
       kurtosis of the known per-bar net (`sharpe.sharpe_stats`).
-    - dsr: deflated Sharpe ratio over `n_trials` whose per-bar Sharpe ratios have variance
-      `var_trial_sharpe` (per bar, not annualised).
+    - dsr: deflated Sharpe ratio of the per-trade Sharpe ratio (trades' net returns, their skew and
+      kurtosis, n_obs = n_trades) over `n_trials` whose per-trade Sharpe ratios have variance
+      `var_trial_sharpe`. Per trade, not per bar, because the trials (phase 2 hypotheses) are
+      measured per event: SR and V must share a frequency, and a sparse strategy's per-bar Sharpe
+      is not comparable with a per-event one. NaN with fewer than 2 trades.
     - sharpe_per_bar: mean / std (ddof=1) of known net; NaN for fewer than 2 known bars or zero
       variance.
+    - sharpe_per_trade: mean / std (ddof=1) of the trades' net returns (what dsr deflates).
     """
     known = bars.known
     r = bars.net[known]
@@ -190,8 +194,9 @@ def performance_summary(
     n_trades = int(trades.net_return.size)
 
     psr = probabilistic_sharpe_ratio(moments.sr, moments.n_obs, moments.skew, moments.kurtosis)
+    per_trade = sharpe_stats(trades.net_return)
     dsr = deflated_sharpe_ratio(
-        moments.sr, moments.n_obs, n_trials, var_trial_sharpe, moments.skew, moments.kurtosis
+        per_trade.sr, per_trade.n_obs, n_trials, var_trial_sharpe, per_trade.skew, per_trade.kurtosis
     )
     return {
         "n_bars": n_bars,
@@ -214,4 +219,5 @@ def performance_summary(
         "psr": float(psr),
         "dsr": float(dsr),
         "sharpe_per_bar": moments.sr,
+        "sharpe_per_trade": per_trade.sr,
     }

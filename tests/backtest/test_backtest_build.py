@@ -161,6 +161,8 @@ def test_robustness_covers_every_blueprint_and_perturbation(planted_warehouse: P
         from fct_robustness as dear join fct_robustness as base using (strategy_id)
         where dear.perturbation = 'costs_multiplied' and base.perturbation = 'baseline'""")[0]
     assert worse[0] == 0 and worse[1] == blueprints
+    # its working views are dropped, so BI users see only the models
+    assert query(planted_warehouse, "select view_name from duckdb_views() where view_name like 'robustness%'") == []
 
 
 def test_threshold_perturbations_redetect_the_event(planted_warehouse: Path) -> None:

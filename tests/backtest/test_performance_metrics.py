@@ -22,15 +22,15 @@ from python_udfs.performance_metrics import (
     max_drawdown_duration,
     performance_summary,
 )
-from python_udfs.sharpe import deflated_sharpe_ratio, probabilistic_sharpe_ratio
+from python_udfs.sharpe import deflated_sharpe_ratio, probabilistic_sharpe_ratio, sharpe_stats
 
-RATIO_KEYS = ("sharpe_ratio", "sortino_ratio", "psr", "dsr", "sharpe_per_bar")
+RATIO_KEYS = ("sharpe_ratio", "sortino_ratio", "psr", "dsr", "sharpe_per_bar", "sharpe_per_trade")
 EXPECTED_KEYS = (
     "n_bars", "n_unknown_bars", "n_active_bars", "total_return", "annualised_return",
     "annualised_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown",
     "max_drawdown_duration_bars", "turnover_annualised", "average_exposure", "hit_rate", "n_trades",
     "average_holding_bars", "cost_share_of_gross", "funding_share_of_gross", "psr", "dsr",
-    "sharpe_per_bar",
+    "sharpe_per_bar", "sharpe_per_trade",
 )  # fmt: skip
 
 
@@ -172,7 +172,7 @@ def test_nan_bars_are_excluded_from_moments_and_shares() -> None:
     compressed = _summary(_bars(known[keep], gross=known[keep] + 0.002, fees=fees[keep]))
     assert with_gaps["n_unknown_bars"] == 4
     for key in ("total_return", "annualised_return", "annualised_volatility", "sharpe_ratio",
-                "sortino_ratio", "sharpe_per_bar", "psr", "dsr", "cost_share_of_gross"):  # fmt: skip
+                "sortino_ratio", "sharpe_per_bar", "psr", "cost_share_of_gross"):  # fmt: skip
         assert math.isfinite(with_gaps[key]), key
         assert with_gaps[key] == pytest.approx(compressed[key], rel=1e-12, abs=1e-15), key
 
@@ -269,6 +269,11 @@ def _skewed_series(n: int, seed: int) -> np.ndarray:
     return r
 
 
+def _trades_of_returns(returns: np.ndarray) -> Trades:
+    known = returns[~np.isnan(returns)]
+    return Trades(known, np.ones(known.size, dtype=np.int64))
+
+
 def test_psr_and_dsr_match_sharpe_module_on_independent_moments() -> None:
     net = _skewed_series(3000, 7)
     x = net[~np.isnan(net)]
@@ -276,18 +281,29 @@ def test_psr_and_dsr_match_sharpe_module_on_independent_moments() -> None:
     skew = float(stats.skew(x, bias=True))
     kurt = float(stats.kurtosis(x, fisher=False, bias=True))
     assert skew < -1.0 and kurt > 8.0  # the moments matter for this series
-    s = performance_summary(_bars(net), Trades.empty(), 50, 2e-4)
+    # DSR is per trade: trades with their own, different moments
+    t = _skewed_series(1500, 8)
+    t = t[~np.isnan(t)] * 3
+    sr_t = t.mean() / t.std(ddof=1)
+    skew_t = float(stats.skew(t, bias=True))
+    kurt_t = float(stats.kurtosis(t, fisher=False, bias=True))
+    s = performance_summary(_bars(net), _trades_of_returns(t), 50, 2e-4)
     assert s["sharpe_per_bar"] == pytest.approx(sr, rel=1e-12)
+    assert s["sharpe_per_trade"] == pytest.approx(sr_t, rel=1e-12)
     assert s["psr"] == pytest.approx(float(probabilistic_sharpe_ratio(sr, x.size, skew, kurt)), abs=1e-12)
-    assert s["dsr"] == pytest.approx(float(deflated_sharpe_ratio(sr, x.size, 50, 2e-4, skew, kurt)), abs=1e-12)
-    assert 0.05 < s["dsr"] < s["psr"] < 0.999  # neither saturated, so the comparison bites
+    assert s["dsr"] == pytest.approx(float(deflated_sharpe_ratio(sr_t, t.size, 50, 2e-4, skew_t, kurt_t)), abs=1e-12)
+    assert 0.05 < s["dsr"] < 0.999 and 0.05 < s["psr"] < 0.999  # neither saturated, so the comparison bites
 
 
-def test_dsr_decreases_with_trials_and_equals_psr_for_one() -> None:
+def test_dsr_decreases_with_trials_and_equals_the_trades_psr_for_one() -> None:
     b = _bars(_skewed_series(3000, 7))
-    dsr = [_summary(b, n_trials=n, var=2e-4)["dsr"] for n in (1, 2, 10, 100, 1000)]
-    assert dsr[0] == pytest.approx(_summary(b)["psr"], abs=1e-15)
+    trades = _trades_of_returns(_skewed_series(1500, 8))
+    dsr = [_summary(b, trades, n_trials=n, var=2e-4)["dsr"] for n in (1, 2, 10, 100, 1000)]
+    moments = sharpe_stats(trades.net_return)
+    assert dsr[0] == pytest.approx(float(probabilistic_sharpe_ratio(moments.sr, moments.n_obs, moments.skew,
+                                                                    moments.kurtosis)), abs=1e-15)
     assert all(a > b for a, b in zip(dsr, dsr[1:])), dsr
+    assert math.isnan(_summary(b, Trades.empty())["dsr"])  # no trade, no deflated Sharpe
 
 
 # --- independent cross-check -----------------------------------------------------------------------

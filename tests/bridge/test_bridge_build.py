@@ -279,7 +279,7 @@ def test_bi_clients_read_dim_blueprints_with_documented_columns(planted_warehous
 
 
 def test_discovery_export_writes_every_table_beside_the_blueprints(planted_warehouse: Path, tmp_path: Path) -> None:
-    from ingest.discovery_run import EXPORTED, export_discovery
+    from ingest.discovery_export import EXPORTED, export_discovery
 
     root = warehouse_copy(planted_warehouse, tmp_path / "copy")
     folder, summary = export_discovery(root)

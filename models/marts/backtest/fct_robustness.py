@@ -37,4 +37,7 @@ def model(dbt, session):
     table = robustness_table(session, renumbered.to_arrow_table() if blueprint_index else renumbered.limit(0).to_arrow_table(),
                              signals.to_arrow_table(), market, relations, load_backtest_config(), load_cost_config(),
                              conditioning)
+    # The views only served this model's queries; left behind they would clutter the warehouse for BI users.
+    for view in [f"robustness_{name}" for name in refs] + ["robustness_blueprints"]:
+        session.execute(f"drop view if exists {view}")
     return table

@@ -1,12 +1,9 @@
-"""`backtest discover-edges`: phase 1, phase 2, the bridge evaluation and the blueprints, then the
-export, on an existing warehouse.
-
-Runs `dbt build` on the discovery and bridge models (evaluation windows, labels, costs, the phase 1
-event study, the candidate plan, the phase 2 statistics and results, the holdout re-measurement
-under cost stress, dim_blueprints, and their tests; upstream models are assumed built, e.g. by
-`make demo`), then writes everything to `$BACKTEST_DATA_ROOT/reports/<phase2_run_id>/`: the tables as
-Parquet and the blueprints as blueprints.jsonl + blueprints.parquet, each row validated against
-spec/contracts/blueprint.v1.schema.json first (nothing is written when one row violates it)."""
+"""The discovery export of a run: the discovery, bridge and backtest tables as Parquet and the
+blueprints as blueprints.jsonl + blueprints.parquet in `reports/<run_id>/`, each blueprint row
+validated against spec/contracts/blueprint.v1.schema.json first (nothing is written when one row
+violates it). `DISCOVERY_SELECTION` is what `backtest discover-edges` rebuilds: evaluation windows,
+labels, costs, the phase 1 event study, the candidate plan, the phase 2 statistics and results, the
+holdout re-measurement under cost stress, dim_blueprints, and their tests."""
 
 from __future__ import annotations
 
@@ -16,12 +13,14 @@ from pathlib import Path
 import duckdb
 
 from ingest.blueprint_export import export_blueprints
-from ingest.pipeline import PipelineError, dbt, step
+from ingest.pipeline import PipelineError
 
 DISCOVERY_SELECTION = ["dim_evaluation_windows+", "int_labels__forward_returns+", "int_events__outcomes+",
                        "int_phase2__candidate_templates+", "int_costs__event_execution+"]
 EXPORTED = ("dim_evaluation_windows", "fct_phase1_event_study", "fct_phase2_candidates", "fct_phase2_results",
             "fct_phase2_run_summary", "fct_bridge_cost_stress", "fct_bridge_evaluation")
+BACKTEST_EXPORTED = ("fct_backtest_summary", "fct_backtest_halts", "fct_backtest_overfitting", "fct_robustness",
+                     "fct_walkforward", "fct_backtest_feature_drift")
 
 
 def run_summary(data_root: Path) -> dict[str, object]:
@@ -41,29 +40,31 @@ def run_summary(data_root: Path) -> dict[str, object]:
     return dict(zip(names, rows[0]))
 
 
-def export_discovery(data_root: Path) -> tuple[Path, dict[str, object]]:
-    """Write the discovery and bridge tables and the validated blueprints to reports/<run id>/."""
+def export_discovery(data_root: Path, run_id: str | None = None,
+                     tables: tuple[str, ...] = EXPORTED) -> tuple[Path, dict[str, object]]:
+    """Write `tables` as Parquet and the validated blueprints to reports/<run id>/ (the phase 2 run
+    id unless `run_id` names the folder)."""
     summary = run_summary(data_root)
-    run_id = str(summary["phase2_run_id"])
-    blueprints = export_blueprints(data_root / "warehouse.duckdb", data_root / "reports", run_id=run_id)
+    folder_id = run_id or str(summary["phase2_run_id"])
+    blueprints = export_blueprints(data_root / "warehouse.duckdb", data_root / "reports", run_id=folder_id)
     conn = duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True)
-    for table in EXPORTED:
-        target = blueprints.directory / f"{table}.parquet"
-        temporary = target.with_suffix(".parquet.tmp")
-        conn.execute(f"copy (select * from {table}) to '{temporary}' (format parquet, compression zstd)")
-        temporary.replace(target)
+    try:
+        present = {name for (name,) in conn.execute(
+            "select table_name from duckdb_tables() where schema_name = 'main'").fetchall()}
+        for table in tables:
+            if table not in present:
+                continue
+            target = blueprints.directory / f"{table}.parquet"
+            temporary = target.with_suffix(".parquet.tmp")
+            conn.execute(f"copy (select * from {table}) to '{temporary}' (format parquet, compression zstd)")
+            temporary.replace(target)
+    finally:
+        conn.close()
     return blueprints.directory, summary
 
 
-def run_discovery(data_root: Path, say: Callable[[str], None] = print) -> Path:
-    data_root = data_root.resolve()
-    if not (data_root / "warehouse.duckdb").exists():
-        raise PipelineError(f"no warehouse at {data_root / 'warehouse.duckdb'}: run `make demo` (or ingest and "
-                            f"`dbt build`) first")
-    with step("dbt build: windows, labels, costs, phase 1, phase 2, bridge evaluation, blueprints", say):
-        dbt(["build", "-s", *DISCOVERY_SELECTION], data_root)
-    with step("export: tables to Parquet, blueprints validated against blueprint.v1", say):
-        folder, summary = export_discovery(data_root)
+def describe_discovery(summary: dict[str, object], folder: Path, say: Callable[[str], None] = print) -> None:
+    """The discovery outcome in five lines: windows, hypotheses, discoveries, bridge, where the files are."""
     say(f"  windows: discovery {summary['discovery_start']} .. {summary['discovery_end']}, embargo "
         f"{summary['embargo_bars']} bars, holdout {summary['holdout_start']} .. {summary['holdout_end']}")
     say(f"  hypotheses planned {summary['hypotheses_planned']}, tested {summary['hypotheses_tested']} "
@@ -76,4 +77,3 @@ def run_discovery(data_root: Path, say: Callable[[str], None] = print) -> Path:
     say(f"  bridge: {summary['bridge_passed']} of {summary['candidates_evaluated']} promoted candidates pass on the "
         f"holdout; blueprints {summary['blueprints']}")
     say(f"  tables and blueprints: {folder}")
-    return folder

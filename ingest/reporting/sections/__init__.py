@@ -1,0 +1,1 @@
+"""One module per report section; each `build` returns a document.Section (blocks and facts)."""
