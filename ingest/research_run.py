@@ -126,7 +126,36 @@ def _ingest_detail(reports: Sequence[IngestReport]) -> dict[str, Any]:
             "rows_written": sum(report.rows_written for report in reports)}
 
 
-def _ingest(request: RunRequest, data_root: Path, detail: dict[str, Any], say: Callable[[str], None]) -> None:
+def _period_start(period: str) -> date | None:
+    try:
+        return date.fromisoformat(period + "-01" if len(period) == 7 else period)
+    except ValueError:
+        return None
+
+
+def rewritten_history(reports: Sequence[IngestReport], warehouse: Path) -> list[str]:
+    """Archives this ingest wrote for days the warehouse has already built (per symbol, up to its
+    last bar in fct_bars): incremental models never look back at those, so the build must be a full
+    refresh. A late monthly funding archive is the everyday case."""
+    written = [outcome.ref for report in reports for outcome in report.outcomes if outcome.status == "ingested"]
+    if not written or not warehouse.exists():
+        return []
+    import duckdb
+
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        last_day = dict(conn.execute("select symbol, cast(max(ts) as date) from fct_bars group by symbol").fetchall())
+    except duckdb.CatalogException:
+        return []
+    finally:
+        conn.close()
+    return sorted(ref.path for ref in written
+                  if ref.symbol in last_day and (start := _period_start(ref.period)) is not None
+                  and start <= last_day[ref.symbol])
+
+
+def _ingest(request: RunRequest, data_root: Path, detail: dict[str, Any], say: Callable[[str], None]) -> list[str]:
+    """Ingest the request's window; returns the archives that rewrote already-built history."""
     if request.source is None:
         archive: Path | None = prepare_demo_archive(data_root, request.demo, say)
         source = LocalFolderSource(archive)
@@ -143,7 +172,14 @@ def _ingest(request: RunRequest, data_root: Path, detail: dict[str, Any], say: C
     window = _window(request, archive)
     detail.update(symbols=list(window.symbols), start=window.start.isoformat(), end=window.end.isoformat())
     say(f"    {len(window.symbols)} symbols, {window.start} .. {window.end}")
-    detail.update(_ingest_detail(ingest_window(source, window, data_root, say)))
+    reports = ingest_window(source, window, data_root, say)
+    detail.update(_ingest_detail(reports))
+    rewritten = rewritten_history(reports, data_root / "warehouse.duckdb")
+    if rewritten:
+        detail["rewrote_built_history"] = rewritten[:20]
+        say(f"    {len(rewritten)} archive(s) rewrote days the warehouse already built (e.g. {rewritten[0]}): "
+            f"the build will be a full refresh")
+    return rewritten
 
 
 def _dbt(command: list[str], data_root: Path, outcomes: list[DbtOutcome], detail: dict[str, Any]) -> None:
@@ -159,12 +195,12 @@ def _dbt(command: list[str], data_root: Path, outcomes: list[DbtOutcome], detail
         raise dbt_failure(command, code, data_root)
 
 
-def _build_command(request: RunRequest) -> list[str]:
+def _build_command(request: RunRequest, full_refresh: bool) -> list[str]:
     if request.scope == "discovery":
         command = ["build", "-s", *DISCOVERY_SELECTION, "--exclude", f"tag:{MANIFEST_TAG}"]
     else:
         command = ["build", "--exclude", f"tag:{MANIFEST_TAG}"]
-    return command + (["--full-refresh"] if request.full_refresh else [])
+    return command + (["--full-refresh"] if full_refresh else [])
 
 
 def _export(data_root: Path, run_id: str, detail: dict[str, Any], say: Callable[[str], None]) -> None:
@@ -212,12 +248,15 @@ def run_research(request: RunRequest, say: Callable[[str], None] = print,
         say(f"run {run_id}: data root {data_root}")
         stages, outcomes = StageLog(say), []
         try:
+            rewritten: list[str] = []
             if request.scope == "all":
                 with stages.stage("ingest", "archives -> Parquet lake (checksums verified)") as detail:
-                    _ingest(request, data_root, detail, say)
-            with stages.stage("dbt build", "models and their tests" + (" (full refresh)" if request.full_refresh
+                    rewritten = _ingest(request, data_root, detail, say)
+            full_refresh = request.full_refresh or bool(rewritten)
+            with stages.stage("dbt build", "models and their tests" + (" (full refresh)" if full_refresh
                                                                         else "")) as detail:
-                _dbt(_build_command(request), data_root, outcomes, detail)
+                detail["full_refresh"] = full_refresh
+                _dbt(_build_command(request, full_refresh), data_root, outcomes, detail)
             with stages.stage("export", "tables to Parquet, blueprints validated against blueprint.v1") as detail:
                 _export(data_root, run_id, detail, say)
             with stages.stage("report", "summary.json, summary.md, report.html") as detail:

@@ -412,6 +412,10 @@ class BlockPlanner:
             "features": [feature_summary(f, self.placed[f.name]) for f in features],
             "layers": len(ctes) - len(imports) - 2,
             "window_layers": sum(1 for columns in self.layers[1:] if any(" over " in sql for _, sql in columns)),
+            # Incremental builds (macros/incremental): how far back a new bar's features reach, and
+            # whether they depend on other symbols' rows.
+            "lookback_bars": max((f.lookback_bars for f in features), default=0),
+            "cross_section": not cross_section_features(self.catalog).isdisjoint(f.name for f in features),
         }
 
 
@@ -472,6 +476,32 @@ def catalog_summary(catalog: FeatureCatalog) -> dict[str, Any]:
                    for s in catalog.states.values()],
         "bar_interval_minutes": catalog.bar_interval_minutes,
     }
+
+
+def cross_section_features(catalog: FeatureCatalog) -> set[str]:
+    """Features whose value at (symbol, ts) depends on other symbols' rows: they call a cross-section
+    function or read such a feature. An incremental build recomputes a block holding one for every
+    symbol from the earliest bar any symbol added (macros/incremental), not per symbol."""
+    found: dict[str, bool] = {}
+
+    def depends(node: Node) -> bool:
+        if isinstance(node, Ref):
+            feature = catalog.features.get(node.name)
+            return feature is not None and visit(feature)
+        if isinstance(node, Call):
+            function = FUNCTIONS.get(node.fn)
+            if function is not None and function.kind == "cross_section":
+                return True
+            return any(depends(arg) for arg in node.args)
+        return False
+
+    def visit(feature: FeatureDef) -> bool:
+        if feature.name not in found:
+            found[feature.name] = False  # a feature reads only earlier ones; this only guards recursion
+            found[feature.name] = depends(feature.tree)
+        return found[feature.name]
+
+    return {name for name, feature in catalog.features.items() if visit(feature)}
 
 
 def _dumps(value: Any) -> str:

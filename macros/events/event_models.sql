@@ -7,19 +7,28 @@
 -#}
 
 {#- The SQL of int_events__detected: every event of spec/events in one pass over fct_features
-    (and the fct_bars columns the events read). -#}
+    (and the fct_bars columns the events read). Incremental (macros/incremental): the inputs are
+    read from the cutoff minus the longest own lookback + cooldown of the events, and the rows from
+    the cutoff on are written, for every symbol from the earliest cutoff when features are
+    cross-sectional. -#}
 {% macro event_detected_sql() -%}
-    {%- set relations = {'fct_features': ref('fct_features'), 'fct_bars': ref('fct_bars')} -%}
+    {%- set read = incremental_read() -%}
+    {%- set relations = {'fct_features': '(select * from ' ~ ref('fct_features') ~ ' where ' ~ read ~ ')',
+                         'fct_bars': '(select * from ' ~ ref('fct_bars') ~ ' where ' ~ read ~ ')'} -%}
     {%- set plan = feature_spec_json("event_plan_json()") -%}
     {%- if plan is none or not plan['sql'] -%}
+        {%- set body -%}
         select symbol, ts, available_at, is_gap,
             cast(null as struct(event_type varchar, family varchar, direction varchar, severity varchar,
                 severity_score double, attributes varchar)[]) as fired_events
-        from {{ relations['fct_features'] }}
+        from {{ ref('fct_features') }}
         where false
+        {%- endset -%}
     {%- else -%}
-        {{ return(feature_render_plan(plan, relations)) }}
+        {%- set body = 'select * from (\n' ~ feature_render_plan(plan, relations) ~ '\n) as detected\nwhere '
+            ~ incremental_write() ~ '\norder by symbol, ts' -%}
     {%- endif -%}
+    {{ return(incremental_finalize(body, lookback_bars=event_lookback(plan), source=ref('fct_features'))) }}
 {%- endmacro %}
 
 

@@ -26,23 +26,35 @@
 
 {#- The SQL of one feature block model: the compiled layers with every model placeholder replaced
     by its relation. Relations are resolved with ref() before the plan is read, so the lineage
-    (fct_bars, the calendar, every earlier block) is recorded at parse time. -#}
+    (fct_bars, the calendar, every earlier block) is recorded at parse time.
+
+    Incremental (macros/incremental): fct_bars and the earlier blocks are read from the cutoff minus
+    the block's longest feature lookback, and the rows from the cutoff on are written; a block with
+    cross-section features does so for every symbol from the earliest cutoff. -#}
 {% macro feature_block(block) -%}
     {%- set order = feature_block_order() -%}
     {%- if block not in order -%}
         {{ exceptions.raise_compiler_error(
             "feature_block('" ~ block ~ "'): unknown block (blocks: " ~ (order | join(', ')) ~ ").") }}
     {%- endif -%}
-    {%- set relations = {'fct_bars': ref('fct_bars'), 'int_calendar__bar_context': ref('int_calendar__bar_context')} -%}
+    {%- set read = incremental_read() -%}
+    {%- set relations = {'fct_bars': '(select * from ' ~ ref('fct_bars') ~ ' where ' ~ read ~ ')',
+                         'int_calendar__bar_context': ref('int_calendar__bar_context')} -%}
     {%- for earlier in order[:order.index(block)] -%}
-        {%- do relations.update({'int_features__' ~ earlier: ref('int_features__' ~ earlier)}) -%}
+        {%- do relations.update({'int_features__' ~ earlier:
+            '(select * from ' ~ ref('int_features__' ~ earlier) ~ ' where ' ~ read ~ ')'}) -%}
     {%- endfor -%}
     {%- set plan = feature_spec_json("feature_plan_json('" ~ block ~ "')") -%}
     {%- if plan is none -%}
-        select symbol, ts from {{ relations['fct_bars'] }} where false
+        {%- set body = 'select symbol, ts from ' ~ relations['fct_bars'] ~ ' where false' -%}
     {%- else -%}
-        {{ return(feature_render_plan(plan, relations)) }}
+        {%- set body = 'select * from (\n' ~ feature_render_plan(plan, relations) ~ '\n) as block\nwhere '
+            ~ incremental_write() ~ '\norder by symbol, ts' -%}
     {%- endif -%}
+    {#- A rebuilt block rebuilds the blocks that read it, not every later one. -#}
+    {{ return(incremental_finalize(body, lookback_bars=feature_block_lookback(plan),
+                                   cross_section=(plan or {}).get('cross_section', false), source=ref('fct_bars'),
+                                   reads=(plan or {}).get('relations', {}).values() | list)) }}
 {%- endmacro %}
 
 

@@ -1,18 +1,22 @@
 {#- Market states, one row per (symbol, ts) of fct_features: a small categorical column per
     spec/states/*.yaml (CASE over features, first matching case wins, else the default), NULL when
-    any of the state's input features is NULL. Used as conditioning downstream. -#}
+    any of the state's input features is NULL. Used as conditioning downstream. Incremental
+    (macros/incremental): states are row-wise, so only the rows fct_features wrote are computed. -#}
 {{ config(
-    materialized='table',
+    materialized='incremental',
+    incremental_strategy='symbol_window',
     tags=['features'],
-    post_hook="{{ state_column_comments(this) }}",
+    post_hook=["{{ state_column_comments(this) }}", "{{ incremental_record_state() }}"],
 ) }}
 {%- set plan = feature_spec_json("state_plan_json()") %}
 
+{%- set body %}
 with
 
 features as (
 
     select * from {{ ref('fct_features') }}
+    where {{ incremental_write() }}
 
 ),
 
@@ -32,3 +36,6 @@ final as (
 )
 
 select * from final
+{%- endset %}
+
+{{ incremental_finalize(body, source=ref('fct_features')) }}

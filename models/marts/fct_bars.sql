@@ -1,44 +1,61 @@
 {#- Clean 5-minute perp bars, one row per (symbol, ts) over each perp symbol's regular grid, with
     the spot bar of the same ts, the perp/spot basis and its state, and every side series known at
-    the bar's available_at (ts + 5m). Gaps are rows with NULL values, never zero or carried. -#}
+    the bar's available_at (ts + 5m). Gaps are rows with NULL values, never zero or carried.
+
+    Incremental (macros/incremental): the perp bars after the last one built, per symbol; every
+    input is read for those (symbol, ts) only (the side series still ASOF-join their whole
+    history). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='symbol_window',
+    post_hook="{{ incremental_record_state() }}",
+) }}
 {%- set clean = clean_settings() -%}
 {%- set flat_band = clean['basis_flat_band_bps'] / 10000.0 -%}
+{%- set write = incremental_write() -%}
 
+{%- set body %}
 with
 
 bars as (
 
     select * from {{ ref('int_bars__gap_masked') }}
+    where {{ write }}
 
 ),
 
 funding as (
 
     select * from {{ ref('int_funding__asof_joined') }}
+    where {{ write }}
 
 ),
 
 metrics as (
 
     select * from {{ ref('int_metrics__asof_joined') }}
+    where {{ write }}
 
 ),
 
 liquidations as (
 
     select * from {{ ref('int_liquidations__aggregated_5m') }}
+    where {{ write }}
 
 ),
 
 book_ticker as (
 
     select * from {{ ref('int_book_ticker__aggregated_5m') }}
+    where {{ write }}
 
 ),
 
 reference_klines as (
 
     select * from {{ ref('int_reference_klines__resampled_5m') }}
+    where {{ write }}
 
 ),
 
@@ -232,3 +249,6 @@ final as (
 
 select * from final
 order by symbol, ts
+{%- endset %}
+
+{{ incremental_finalize(body, source="(select * from " ~ ref('int_bars__gap_masked') ~ " where market = 'perp')") }}

@@ -2,8 +2,17 @@
     type and family, direction (up/down/none), severity bucket and score, and the attributes the
     event's YAML lists (JSON). Known at available_at; a trade on it enters at the next bar at the
     earliest. -#}
-{{ config(materialized='table', tags=['events']) }}
+{#- Incremental (macros/incremental): the events of the bars int_events__detected wrote since the
+    last build; what it covered is recorded from int_events__detected (a bar without events leaves
+    no row here). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='symbol_window',
+    tags=['events'],
+    post_hook="{{ incremental_record_state() }}",
+) }}
 
+{%- set body %}
 with
 
 detected as (
@@ -11,6 +20,7 @@ detected as (
     select symbol, ts, available_at, fired_events
     from {{ ref('int_events__detected') }}
     where fired_events is not null
+        and {{ incremental_write() }}
 
 ),
 
@@ -43,3 +53,7 @@ final as (
 
 select * from final
 order by symbol, ts, event_type
+{%- endset %}
+
+{{ incremental_finalize(body, source=ref('int_events__detected'),
+                        coverage=ref('int_events__detected')) }}

@@ -122,6 +122,7 @@ def test_second_run_reuses_the_archive_and_keeps_every_run(demo_run: DemoRun) ->
     assert any("reusing" in line for line in lines)
     assert sorted((p, p.stat().st_mtime_ns) for p in (root / "lake" / "raw").rglob("*.parquet")) == lake
     assert second.manifest["stages"][0]["detail"]["archives"]["ingested"] == 0
+    assert second.manifest["stages"][1]["detail"]["full_refresh"] is False  # nothing new: incremental
     assert second.manifest["row_counts"]["fct_bars"] == demo_run.manifest["row_counts"]["fct_bars"]
     assert query(root, "select run_id from fct_run_manifest order by started_at") == [("first",), ("second",)]
     with pytest.raises(RunRequestError, match="already exists"):
@@ -193,3 +194,27 @@ def test_dbt_outcome_counts_tests_and_failures(tmp_path: Path) -> None:
     assert outcome.models == {"success": 1, "error": 1}
     assert outcome.tests == {"pass": 2, "fail": 1, "warn": 0, "error": 0, "skipped": 1}
     assert outcome.failed_nodes == ("model.p.b", "test.p.t2")
+
+
+def test_archives_for_days_already_built_force_a_full_refresh(tmp_path: Path) -> None:
+    from ingest.ingest_run import ArchiveOutcome, IngestReport
+    from ingest.plan import ArchiveRef
+    from ingest.research_run import rewritten_history
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    conn = duckdb.connect(str(warehouse))
+    conn.execute("create table fct_bars as select * from (values ('BTCUSDT', timestamptz '2024-04-30 23:55:00+00'), "
+                 "('ETHUSDT', timestamptz '2024-03-31 23:55:00+00')) as t(symbol, ts)")
+    conn.close()
+
+    def outcome(symbol: str, period: str, status: str = "ingested") -> ArchiveOutcome:
+        return ArchiveOutcome(ArchiveRef("um", "fundingRate", symbol, None, period), status)
+
+    new_days = IngestReport([outcome("BTCUSDT", "2024-05-01"), outcome("ETHUSDT", "2024-04-01"),
+                             outcome("SOLUSDT", "2024-03"), outcome("BTCUSDT", "2024-04", "unchanged")], 1.0)
+    assert rewritten_history([new_days], warehouse) == []  # only new days, a new symbol, an unchanged file
+    late = IngestReport([outcome("BTCUSDT", "2024-04"), outcome("ETHUSDT", "2024-03-31"),
+                         outcome("ETHUSDT", "2024-04-02")], 1.0)
+    assert {path.rsplit("/", 1)[-1] for path in rewritten_history([late], warehouse)} == {
+        "BTCUSDT-fundingRate-2024-04.zip", "ETHUSDT-fundingRate-2024-03-31.zip"}
+    assert rewritten_history([late], tmp_path / "absent.duckdb") == []  # a first build is full anyway

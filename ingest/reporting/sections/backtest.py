@@ -81,8 +81,9 @@ def _summary(warehouse: Warehouse, facts: dict[str, Any]) -> list[Block]:
             value_label="probability", horizontal=True, title="PSR and DSR per strategy",
             value_guides=[charts.Guide(0.95, "0.95")], value_format=lambda v: f"{v:.2f}", show_values=False,
             width=charts.WIDE_WIDTH),
-            "Probabilistic Sharpe ratio (against 0) and deflated Sharpe ratio (against the expected maximum Sharpe of "
-            f"the run's {fmt.count(strategies[0]['n_trials'])} trials) of each strategy's per-bar net PnL "
+            "Probabilistic Sharpe ratio of each strategy's per-bar net PnL (against 0) and deflated Sharpe ratio of its "
+            f"per-trade net returns (against the expected maximum of the run's {fmt.count(strategies[0]['n_trials'])} "
+            "trials, measured per trade like the phase 2 hypotheses) "
             f"(fct_backtest_summary); {sum(1 for r in strategies if (r['psr'] or 0) >= 0.95)} of {len(strategies)} "
             f"strategies have a PSR of at least 0.95, {sum(1 for r in strategies if (r['dsr'] or 0) >= 0.95)} a DSR "
             "of at least 0.95.", wide=True))

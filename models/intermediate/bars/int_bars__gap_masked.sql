@@ -1,14 +1,23 @@
 {#- A regular 5-minute grid per (market, symbol) from its first to its last bar. A missing bar is a
     row with NULL prices and volumes and is_gap = true: never zero-filled, never forward-filled.
-    Materialised as a table: the perp grid is the spine of every side-series model and fct_bars. -#}
-{{ config(materialized='table') }}
+    Materialised as a table: the perp grid is the spine of every side-series model and fct_bars.
+
+    Incremental (macros/incremental): per (market, symbol), the grid goes on from the bar after the
+    last one built to the newest bar in the lake (a part new to the lake gets its whole history). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='symbol_window',
+    post_hook="{{ incremental_record_state() }}",
+) }}
 {%- set clean = clean_settings() -%}
 
+{%- set body -%}
 with
 
 resampled as (
 
     select * from {{ ref('int_bars__resampled_5m') }}
+    where {{ incremental_write() }}
 
 ),
 
@@ -17,7 +26,8 @@ bounds as (
     select
         market,
         symbol,
-        min(ts) as first_ts,
+        -- on an incremental run, the bar after the last one built (NULL: the first bar)
+        coalesce({{ incremental_write_from() }}, min(ts)) as first_ts,
         max(ts) as last_ts
     from resampled
     group by market, symbol
@@ -103,3 +113,6 @@ final as (
 
 select * from final
 order by market, symbol, ts
+{%- endset -%}
+
+{{ incremental_finalize(body, parts=['market', 'symbol']) }}

@@ -2,6 +2,13 @@
     event (true = fired, false = evaluable and did not fire, NULL = not evaluable: a gap, an input
     unknown, or a window touching a gap) and `fired_events`, the list of events fired on the bar
     with direction, severity and attributes. Compiled by python_udfs/event_compiler.py. -#}
-{{ config(materialized='table', tags=['events']) }}
+{#- Incremental (macros/incremental): new bars are appended, reading back the events' longest own
+    lookback + cooldown. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='symbol_window',
+    tags=['events'],
+    post_hook="{{ incremental_record_state() }}",
+) }}
 
 {{ event_detected_sql() }}

@@ -4,23 +4,36 @@
     close of bar i + entry_lag_bars + horizon - 1; NULL when any bar of that window is a gap or
     missing. Funding: the sum of the rates settled in (entry, exit] from the historical series with its
     real interval, for a long position; funding_known = false when the series does not cover the
-    window (a missing settlement, or data that stopped), never zero. -#}
-{{ config(materialized='table', tags=['label', 'discovery']) }}
+    window (a missing settlement, or data that stopped), never zero.
+
+    Incremental (macros/incremental): the labels of the events from entry_lag_bars + the longest
+    horizon - 1 bars before the cutoff on (whose forward window was not complete at the last build,
+    or whose event was rewritten) are computed again, from the bars from there on and the whole
+    funding series (running sums over the same settlements as a full build). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='symbol_window',
+    tags=['label', 'discovery'],
+    post_hook="{{ incremental_record_state() }}",
+) }}
 {%- set settings = discovery_settings() %}
 {%- set lag = settings['entry_lag_bars'] %}
 {%- set bar_seconds = settings['bar_seconds'] %}
 
+{%- set body %}
 with
 
 bars as (
 
     select symbol, ts, available_at, is_gap, open, close from {{ ref('fct_bars') }}
+    where {{ incremental_write() }}
 
 ),
 
 events as (
 
     select distinct symbol, ts from {{ ref('fct_events') }}
+    where {{ incremental_write() }}
 
 ),
 
@@ -148,3 +161,6 @@ final as (
 
 select * from final
 order by symbol, ts, horizon_bars
+{%- endset %}
+
+{{ incremental_finalize(body, rewrite_bars=label_forward_bars(), source=ref('fct_bars'), coverage=ref('fct_bars')) }}

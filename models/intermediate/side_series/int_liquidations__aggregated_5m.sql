@@ -4,14 +4,21 @@
     published (ingest ledger `ingested`/`imported`, or rows in the lake) a bar without liquidations
     is a true 0; on a day with no published file (`not_published`, quarantined, never fetched)
     the columns are NULL: unknown, not zero. A table: the ingest ledger is JSON, slow to scan
-    again for every test and for fct_bars. -#}
-{{ config(materialized='table') }}
+    again for every test and for fct_bars. Incremental (macros/incremental): the bars after the
+    last one built, per symbol. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='symbol_window',
+    post_hook="{{ incremental_record_state() }}",
+) }}
 
+{%- set body %}
 with
 
 bars as (
 
     select * from {{ ref('int_bars__gap_masked') }}
+    where {{ incremental_write() }}
 
 ),
 
@@ -138,3 +145,6 @@ final as (
 )
 
 select * from final
+{%- endset %}
+
+{{ incremental_finalize(body, source="(select * from " ~ ref('int_bars__gap_masked') ~ " where market = 'perp')") }}

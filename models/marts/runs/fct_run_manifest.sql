@@ -22,7 +22,9 @@ final as (
         seconds,
         request ->> 'scope' as scope,
         coalesce(request ->> 'source', 'demo market') as source,
-        cast(request ->> 'full_refresh' as boolean) as is_full_refresh,
+        -- asked for (--full-refresh), or forced because the ingest rewrote days already built
+        coalesce(list_contains(cast(json_extract(stages, '$[*].detail.full_refresh') as boolean[]), true), false)
+            as is_full_refresh,
         symbols,
         data_window_start,
         data_window_end,
