@@ -178,6 +178,7 @@ def main() -> int:
     out = data_root / "bench"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        from ingest.bench_alpha import bench_alpha
         from ingest.bench_backtest import bench_backtest
         from ingest.bench_features import bench_features
 
@@ -188,6 +189,9 @@ def main() -> int:
         print("bench: backtest engine on 100 strategies x 20 symbols x 1 year of synthetic 5m bars, a plain loop "
               "and vectorbt (a few minutes)...", flush=True)
         results += bench_backtest(Path(tmp))
+        print("bench: alpha bundle on 20 symbols x 1 year of synthetic 5m bars, and a per-bar loop on a slice "
+              "(a few minutes)...", flush=True)
+        results += bench_alpha(Path(tmp))
     print_table(results)
     payload = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                "run_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": results}

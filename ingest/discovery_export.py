@@ -21,6 +21,8 @@ EXPORTED = ("dim_evaluation_windows", "fct_phase1_event_study", "fct_phase2_cand
             "fct_phase2_run_summary", "fct_bridge_cost_stress", "fct_bridge_evaluation")
 BACKTEST_EXPORTED = ("fct_backtest_summary", "fct_backtest_halts", "fct_backtest_overfitting", "fct_robustness",
                      "fct_walkforward", "fct_backtest_feature_drift")
+ALPHA_EXPORTED = ("dim_alpha_signals", "fct_alpha_bundle_summary", "fct_alpha_factor_returns",
+                  "fct_alpha_signal_correlations")
 
 
 def run_summary(data_root: Path) -> dict[str, object]:

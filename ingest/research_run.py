@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.archive_source import LocalFolderSource, open_source
-from ingest.discovery_export import BACKTEST_EXPORTED, DISCOVERY_SELECTION, EXPORTED, describe_discovery, export_discovery
+from ingest.discovery_export import (ALPHA_EXPORTED, BACKTEST_EXPORTED, DISCOVERY_SELECTION, EXPORTED,
+                                     describe_discovery, export_discovery)
 from ingest.ingest_run import IngestReport
 from ingest.pipeline import (ArchiveWindow, DemoSettings, PipelineError, archive_window, dbt_failure, dbt_invocation,
                              ingest_window, prepare_demo_archive)
@@ -204,7 +205,7 @@ def _build_command(request: RunRequest, full_refresh: bool) -> list[str]:
 
 
 def _export(data_root: Path, run_id: str, detail: dict[str, Any], say: Callable[[str], None]) -> None:
-    folder, summary = export_discovery(data_root, run_id=run_id, tables=EXPORTED + BACKTEST_EXPORTED)
+    folder, summary = export_discovery(data_root, run_id=run_id, tables=EXPORTED + BACKTEST_EXPORTED + ALPHA_EXPORTED)
     detail.update(blueprints=summary["blueprints"], files=sorted(p.name for p in folder.iterdir() if p.is_file()))
     describe_discovery(summary, folder, say)
 

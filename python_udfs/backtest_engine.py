@@ -26,11 +26,15 @@ and one strategy at a time):
 
 Path dependence (the new-exposure cap, halts) is solved in chunks, never as a Python loop over bars
 per strategy: see python_udfs/risk_allocator.py and python_udfs/kill_switches.py.
+
+Two entry points share the market, the caps, the costs and the funding: `run_backtest` (event
+signals held for a horizon, the blueprints and spec/strategies) and `run_target_weights` (a book of
+target weights per bar and symbol, the alpha bundle; see its docstring for what differs).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -482,3 +486,98 @@ def _stale_halts(position: FloatArray, gap_bars: IntArray, symbol: IntArray) -> 
     resume_bar, strategy = np.nonzero((gap_bars[:, symbol] > 0)
                                       & (np.vstack([np.zeros((1, position.shape[1])), position[:-1]]) != 0))
     return [Halt(int(s), int(b), "data_staleness", float(gap_bars[b, symbol[s]])) for b, s in zip(resume_bar, strategy)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Target weights: a book that says, bar by bar, what it wants to hold
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WeightsResult:
+    """The symbol rows of a target-weights book (one column per market symbol; the portfolio is
+    their sum), the layer that cut each target, the halts and the bars solved one at a time."""
+
+    symbols: Components
+    targets: FloatArray
+    """The targets after the stale-feed rule and the halts, before the caps."""
+    binding_layer: npt.NDArray[np.int8]
+    halts: list[Halt] = field(default_factory=list)
+    sequential_bars: int = 0
+
+    @property
+    def portfolio_net(self) -> FloatArray:
+        return portfolio_net(self.symbols)
+
+
+def latest_resume(gap_bars: IntArray) -> IntArray:
+    """Per bar and symbol, the latest stale-feed resume bar at or before the bar (-1: none)."""
+    return last_true_index(gap_bars > 0)
+
+
+def run_target_weights(market: Market, targets: FloatArray, settings: EngineSettings,
+                       decided_at: IntArray | None = None) -> WeightsResult:
+    """Positions, caps, halts and PnL of a book of target weights: `targets[k, j]` is the signed
+    weight (fraction of capital) the book wants on symbol j over bar k, decided at the close of bar
+    `decided_at[k]` (default k - 1; it must be before k: a weight acts from the bar after its
+    decision at the earliest; negative values are bars before the window).
+
+    The same rules as `run_backtest` (fills, marks, gaps, costs, funding, blocks), with each symbol
+    as one column:
+    - caps: the symbol layer (|weight| <= symbol_max_net_weight, per bar), the portfolio layer (sum
+      of |weights| <= portfolio_max_gross_weight, per bar) and the new-exposure layer (path
+      dependent). The strategy layer does not apply: it caps a constant-notional strategy's nominal
+      weight over its whole life, which a book that resizes every bar does not have;
+    - a symbol that cannot trade keeps its position; after a stale feed (at least max_stale_bars
+      gap bars) the targets decided before the gap ended are dropped (0) from the resume bar until
+      a decision held from the resume on (decided_at + 1 >= the resume bar), as the event path drops
+      the trades entered before the gap;
+    - kill switches: the portfolio drawdown (from the bar after the breach every target is 0) and
+      the stale feed (a halt row per symbol held into a resume bar). The strategy drawdown is the
+      portfolio's here, and the slippage-ratio switch, which judges a blueprint's costs against the
+      ones its discovery assumed, has no such expectation to compare with, so it is not applied.
+    """
+    n_bars, n_symbols = market.close.shape
+    targets = np.asarray(targets, dtype=np.float64)
+    if targets.shape != (n_bars, n_symbols):
+        raise ValueError(f"targets are {targets.shape}, expected (bars, symbols) = {(n_bars, n_symbols)}")
+    if not np.isfinite(targets).all():
+        raise ValueError("targets must be finite: write 0 for no position (an unknown weight is a decision to make)")
+    decided = np.arange(n_bars, dtype=np.int64) - 1 if decided_at is None else np.asarray(decided_at, dtype=np.int64)
+    if decided.shape != (n_bars,):
+        raise ValueError(f"decided_at has shape {decided.shape}, expected ({n_bars},)")
+    if np.any(decided >= np.arange(n_bars)):
+        first = int(np.flatnonzero(decided >= np.arange(n_bars))[0])
+        raise ValueError(f"row {first} is decided at bar {int(decided[first])}: a weight decided at a bar's close "
+                         "can be held from the next bar at the earliest")
+    mode, switches = settings.execution_mode, settings.switches
+    valid, tradable = _validity(market, mode)
+    resumes = stale_resumes(valid, mode, switches.max_stale_bars)
+    stale = decided[:, None] + 1 < latest_resume(resumes.gap_bars)
+    wanted = np.where(stale, 0.0, targets) if stale.any() else targets
+    returns = symbol_returns(market, mode)
+    columns = np.arange(n_symbols, dtype=np.int64)
+    limits = replace(settings.limits, strategy_max_weight=np.inf)
+
+    def simulate(book: FloatArray) -> tuple[CappedTargets, FloatArray, Positions, Components]:
+        capped = cap_targets(book, columns, n_symbols, limits)
+        frozen = _freeze(capped.weights, tradable)
+        positions = limit_new_exposure(frozen, tradable, limits.max_new_exposure_per_bar)
+        return capped, frozen, positions, components(positions.weights, market, returns, columns, settings)
+
+    capped, frozen, positions, rows = simulate(wanted)
+    halts: list[Halt] = []
+    breach = first_drawdown_breach(portfolio_net(rows)[:, None], np.ones(1), switches.portfolio_max_drawdown)
+    if breach.bar[0] != NO_BREACH:
+        bar = int(breach.bar[0])
+        halts.append(Halt(PORTFOLIO, bar, "drawdown", float(breach.value[0])))
+        # Nothing before the breach moves, so the breach stays the first one: one more pass is exact.
+        wanted = wanted.copy()
+        wanted[bar + 1:] = 0.0
+        capped, frozen, positions, rows = simulate(wanted)
+    # only a symbol that trades at the bar can be cut by the new-exposure layer there (a frozen one
+    # may still sit below its target from an earlier cut)
+    scaled = (np.abs(positions.weights) < np.abs(frozen) - 1e-15) & tradable
+    layers = binding_layers(wanted, capped, positions.new_exposure_scale, columns, scaled)
+    halts.extend(_stale_halts(positions.weights, resumes.gap_bars, columns))
+    halts.sort(key=lambda halt: (halt.bar, halt.strategy, halt.reason))
+    return WeightsResult(rows, wanted, layers, halts, positions.sequential_bars)

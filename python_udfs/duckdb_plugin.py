@@ -133,6 +133,23 @@ def register_event_functions(conn: duckdb.DuckDBPyConnection) -> None:
         except duckdb.Error:
             pass
         conn.create_function(name, fn, [], sqltypes.VARCHAR, type="native", side_effects=True)
+    register_alpha_functions(conn)
+
+
+def register_alpha_functions(conn: duckdb.DuckDBPyConnection) -> None:
+    """Alpha bundle: `alpha_plan_json()` (the compiled SQL of int_alpha__signal_values) and
+    `alpha_config_json()` (the validated spec/alpha), read fresh from spec/ on every call. Importing
+    python_udfs.alpha_spec registers the `alpha` section's validator, so spec_json() and
+    ontology_spec_hash() on this connection refuse an invalid spec/alpha too."""
+    from python_udfs.alpha_compiler import alpha_plan_json
+    from python_udfs.alpha_spec import alpha_config_json
+
+    for name, fn in (("alpha_plan_json", lambda: alpha_plan_json()), ("alpha_config_json", lambda: alpha_config_json())):
+        try:
+            conn.remove_function(name)
+        except duckdb.Error:
+            pass
+        conn.create_function(name, fn, [], sqltypes.VARCHAR, type="native", side_effects=True)
 
 
 class Plugin(BasePlugin):

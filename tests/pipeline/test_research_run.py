@@ -109,7 +109,7 @@ def test_fct_run_manifest_holds_the_run(demo_run: DemoRun) -> None:
 def test_report_and_exports_are_written_beside_the_manifest(demo_run: DemoRun) -> None:
     folder = demo_run.root / "reports" / "first"
     for name in ("summary.json", "summary.md", "report.html", "blueprints.jsonl", "fct_phase2_results.parquet",
-                 "fct_backtest_summary.parquet", "run_manifest.json"):
+                 "fct_backtest_summary.parquet", "fct_alpha_bundle_summary.parquet", "run_manifest.json"):
         assert (folder / name).is_file(), name
     assert json.loads((folder / "summary.json").read_text())["run_id"] == "first"
 
