@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ingest.archive_source import ArchiveSource, SourceError
 from ingest.kinds import KINDS, lake_dir
@@ -94,13 +94,25 @@ def parse_checksum_file(payload: bytes) -> str | None:
     return None
 
 
+DAY_US = 86_400_000_000
+UNIX_EPOCH_DAY = date(1970, 1, 1)
+
+
 def days_present(table: pa.Table) -> set[str]:
-    """Calendar days (UTC) holding at least one row, from the table's first timestamp column."""
+    """Calendar days (UTC) holding at least one row, from the table's first timestamp column.
+    Integer arithmetic on the microseconds (tz-aware `as_py()` would import pandas and zoneinfo)."""
     column = next(f.name for f in table.schema if pa.types.is_timestamp(f.type))
     if table.num_rows == 0:
         return set()
-    days = pc.unique(pc.floor_temporal(table.column(column), unit="day"))
-    return {value.as_py().date().isoformat() for value in days}
+    values = table.column(column).cast(pa.timestamp("us", tz="UTC")).drop_null()
+    days: set[int] = set()
+    for chunk in values.chunks:
+        if len(chunk):
+            micros = np.frombuffer(chunk.buffers()[1], np.int64, len(chunk), chunk.offset * 8)
+            day = np.sort(micros // DAY_US, kind="stable")  # linear on the usual sorted column
+            days.update(day[np.flatnonzero(day[1:] != day[:-1]) + 1].tolist())
+            days.add(int(day[0]))
+    return {(UNIX_EPOCH_DAY + timedelta(days=day)).isoformat() for day in days}
 
 
 @contextmanager

@@ -36,42 +36,60 @@ def _atomic_replace(target: Path, write: Any) -> None:
         raise
 
 
+WRITE_CHUNK = 1 << 16
+"""Files are written in 64 KiB pieces: on ext4 (kernel 6.x) one write of a few MB into new page
+cache pages costs ~8 ms per 3 MB, the same bytes in 64 KiB writes ~0.8 ms."""
+
+
+def parquet_bytes(table: pa.Table) -> pa.Buffer:
+    """`table` encoded as a lake file, in memory, with settings that make the bytes stable.
+
+    Timestamp and integer columns are DELTA_BINARY_PACKED (kline times step by a constant, so they
+    shrink to almost nothing), strings dictionary-encoded, floats PLAIN; pages are snappy-compressed.
+    Against the former PLAIN + zstd this about halves the encoding CPU (a third of a kline archive's
+    ingest) and DuckDB scans the files faster; files are 4-7% smaller for klines, ~24% for
+    mark/index/premium klines, 17% larger for book ticker (demo data). Schema, types and row order
+    are unchanged; DuckDB reads both encodings and codecs natively."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table.replace_schema_metadata(None),
+        sink,
+        compression="snappy",
+        use_dictionary=[f.name for f in table.schema if pa.types.is_string(f.type)],
+        column_encoding={
+            f.name: "DELTA_BINARY_PACKED" for f in table.schema
+            if pa.types.is_integer(f.type) or pa.types.is_timestamp(f.type)
+        } or None,
+        row_group_size=1 << 20,
+        write_statistics=True,
+        store_schema=False,
+    )
+    return sink.getvalue()
+
+
 def write_parquet_atomic(table: pa.Table, target: Path) -> None:
     """Write `table` to `target` via temp file + rename, with settings that make the bytes stable."""
-
-    def write(tmp: str) -> None:
-        pq.write_table(
-            table.replace_schema_metadata(None),
-            tmp,
-            compression="zstd",
-            use_dictionary=[f.name for f in table.schema if pa.types.is_string(f.type)],
-            row_group_size=1 << 20,
-            write_statistics=True,
-            store_schema=False,
-        )
-
-    _atomic_replace(target, write)
+    write_bytes_atomic(parquet_bytes(table), target)
 
 
-def write_bytes_atomic(payload: bytes, target: Path) -> None:
+def _write_all(path: str, payload: bytes | memoryview | pa.Buffer) -> None:
+    view = memoryview(payload).cast("B")
+    with open(path, "wb", buffering=0) as fh:
+        start = 0
+        while start < len(view):
+            start += fh.write(view[start:start + WRITE_CHUNK])
+
+
+def write_bytes_atomic(payload: bytes | pa.Buffer, target: Path) -> None:
     """Write raw bytes atomically."""
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-
-    _atomic_replace(target, write)
+    _atomic_replace(target, lambda tmp: _write_all(tmp, payload))
 
 
 def write_json_atomic(payload: dict[str, Any], target: Path) -> None:
     """Write one JSON document atomically (sorted keys, so equal content means equal bytes)."""
 
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, sort_keys=True, indent=1)
-            fh.write("\n")
-
-    _atomic_replace(target, write)
+    text = json.dumps(payload, sort_keys=True, indent=1) + "\n"  # one write, not one per token
+    _atomic_replace(target, lambda tmp: _write_all(tmp, text.encode("utf-8")))
 
 
 @dataclass

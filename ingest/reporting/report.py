@@ -21,7 +21,7 @@ from ingest.reporting.document import ERROR, Paragraph, Section
 from ingest.reporting.files import write_atomically
 from ingest.reporting.html_page import render_html
 from ingest.reporting.markdown import render_markdown
-from ingest.reporting.sections import backtest, blueprints, coverage, discovery, event_study, events, run
+from ingest.reporting.sections import alpha, backtest, blueprints, coverage, discovery, event_study, events, run
 from ingest.reporting.summary import build_summary
 from ingest.reporting.warehouse import WAREHOUSE_FILE, Warehouse, open_warehouse
 
@@ -37,6 +37,7 @@ WAREHOUSE_SECTIONS: tuple[tuple[str, str, Callable[[Warehouse], Section]], ...] 
     (discovery.KEY, discovery.TITLE, discovery.build),
     (blueprints.KEY, blueprints.TITLE, blueprints.build),
     (backtest.KEY, backtest.TITLE, backtest.build),
+    (alpha.KEY, alpha.TITLE, alpha.build),
 )
 """The sections read from the warehouse, in report order (the run section comes first)."""
 

@@ -26,11 +26,11 @@ SAMPLE_MANIFEST: dict[str, Any] = {
 REQUIRED_PLOTS = (
     "gap-heatmap", "event-prevalence-heatmap", "p-value-histogram", "q-value-volcano", "shrinkage",
     "discovery-counts", "holdout-vs-discovery", "cost-stress-passing", "equity-portfolio", "drawdown-portfolio",
-    "walkforward-oos", "psr-dsr",
+    "walkforward-oos", "psr-dsr", "alpha-equity", "alpha-factor-returns", "alpha-correlations",
 )
 """The plots the product owner asked for (event-study curves come on top, one per family)."""
 
-SECTIONS = ("run", "coverage", "events", "event_study", "discovery", "blueprints", "backtest")
+SECTIONS = ("run", "coverage", "events", "event_study", "discovery", "blueprints", "backtest", "alpha")
 
 
 class PageStructure(HTMLParser):

@@ -41,11 +41,12 @@ def test_sections_without_data_say_so(sparse_root: Path) -> None:
     html = files.report_html.read_text(encoding="utf-8")
     page = page_structure(html)
     assert page.sections == {"run": "missing", "coverage": "ok", "events": "empty", "event_study": "empty",
-                             "discovery": "missing", "blueprints": "error", "backtest": "missing"}
+                             "discovery": "missing", "blueprints": "error", "backtest": "missing", "alpha": "missing"}
     assert tuple(page.sections) == SECTIONS
     assert "No run manifest was given" in html
     assert "The table fct_events has no rows" in html
     assert "The table fct_phase2_results is not in the warehouse" in html
+    assert "The table fct_alpha_bundle_summary is not in the warehouse" in html
     assert "could not be read from the warehouse" in html  # the bridge table's columns are wrong
     assert "not in the warehouse." in html and "ingest ledger" in html.lower()
     head = summary["headline"]
