@@ -9,7 +9,6 @@ rows already in the lake are never touched by a failure.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -26,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from ingest.archive_source import ArchiveSource, SourceError
+from ingest.file_lock import LockHeld, exclusive_lock
 from ingest.kinds import KINDS, lake_dir
 from ingest.lake import (LedgerEntry, lake_root, read_ledger, record, write_bytes_atomic, write_json_atomic,
                          write_parquet_atomic)
@@ -118,25 +118,15 @@ def days_present(table: pa.Table) -> set[str]:
 @contextmanager
 def lake_lock(root: Path) -> Iterator[None]:
     """Exclusive lock so two ingests never write the same lake; the loser gets a clear error."""
-    lock_path = lake_root(root) / ".ingest.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise LakeBusy(f"the lake at {lock_path.parent} is in use by {holder}; wait for it to finish") from exc
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"ingest pid {os.getpid()}")
-        handle.flush()
-        try:
+    path = lake_root(root) / ".ingest.lock"
+    try:
+        with exclusive_lock(path, f"ingest pid {os.getpid()}"):
             yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except LockHeld as exc:
+        if exc.path != path:
+            raise
+        raise LakeBusy(f"the lake at {path.parent} is in use by {exc.holder or 'another process'}; "
+                       f"wait for it to finish") from exc
 
 
 def remove_stale_temp_files(root: Path) -> int:

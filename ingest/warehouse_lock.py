@@ -3,12 +3,11 @@ on `<data root>/warehouse.lock` for its whole duration. Why: DuckDB refuses a se
 low-level "Could not set lock" error in the middle of a dbt build; taking our own lock first turns
 that into a clear "in use by run X" before anything is read or written.
 
-The lock is `flock` on an open file, so the operating system releases it when the holder exits,
-even when it is killed: a crashed run never blocks the next one."""
+The lock (ingest/file_lock.py) is released by the operating system when the holder exits, even
+when it is killed: a crashed run never blocks the next one."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
@@ -16,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+
+from ingest.file_lock import LockHeld, exclusive_lock
 
 LOCK_NAME = "warehouse.lock"
 
@@ -39,28 +40,19 @@ def _describe(holder: dict[str, object] | None) -> str:
 def warehouse_lock(data_root: Path, run_id: str) -> Iterator[None]:
     """Hold the warehouse for `run_id`, or raise WarehouseBusy naming the run that holds it."""
     path = lock_path(data_root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            handle.seek(0)
-            try:
-                holder = json.loads(handle.read() or "null")
-            except json.JSONDecodeError:
-                holder = None
-            raise WarehouseBusy(
-                f"the warehouse at {path.parent / 'warehouse.duckdb'} is in use by "
-                f"{_describe(holder if isinstance(holder, dict) else None)}; wait for it to finish, or run "
-                f"against another --data-root. Nothing was changed.") from exc
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(),
-                                 "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
-        handle.flush()
-        try:
+    holder = json.dumps({"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(),
+                         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    try:
+        with exclusive_lock(path, holder):
             yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except LockHeld as exc:
+        if exc.path != path:
+            raise
+        try:
+            current = json.loads(exc.holder or "null")
+        except json.JSONDecodeError:
+            current = None
+        raise WarehouseBusy(
+            f"the warehouse at {path.parent / 'warehouse.duckdb'} is in use by "
+            f"{_describe(current if isinstance(current, dict) else None)}; wait for it to finish, or run "
+            f"against another --data-root. Nothing was changed.") from exc

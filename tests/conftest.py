@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture(scope="session")
-def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The data root of the shared demo warehouse (tests/demo_warehouse.py)."""
-    from tests.demo_warehouse import build_demo_warehouse
+def demo_warehouses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Both shared demo warehouses (tests/demo_warehouse.py), built side by side the first time
+    either is asked for: the suite uses both, and much of a dbt build is single-threaded Python, so
+    two builds overlap on two cores."""
+    from tests.dbt_runner import run_concurrently
+    from tests.demo_warehouse import build_demo_warehouse, build_planted_warehouse
 
-    yield build_demo_warehouse(tmp_path_factory.mktemp("demo_warehouse"))
+    demo, planted = run_concurrently(lambda: build_demo_warehouse(tmp_path_factory.mktemp("demo_warehouse")),
+                                     lambda: build_planted_warehouse(tmp_path_factory.mktemp("planted_warehouse")))
+    return {"demo": demo, "planted": planted}
 
 
 @pytest.fixture(scope="session")
-def planted_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def demo_warehouse(demo_warehouses: dict[str, Path]) -> Path:
+    """The data root of the shared demo warehouse (tests/demo_warehouse.py)."""
+    return demo_warehouses["demo"]
+
+
+@pytest.fixture(scope="session")
+def planted_warehouse(demo_warehouses: dict[str, Path]) -> Path:
     """The data root of the planted warehouse (tests/demo_warehouse.py); its archive, with
     ground_truth/occurrences.parquet, is the sibling folder `archive`."""
-    from tests.demo_warehouse import build_planted_warehouse
-
-    yield build_planted_warehouse(tmp_path_factory.mktemp("planted_warehouse"))
+    return demo_warehouses["planted"]

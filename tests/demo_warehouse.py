@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from tests.features.test_feature_build import run_dbt
+from tests.dbt_runner import run_dbt
 
 DEMO_SYMBOLS, DEMO_MONTHS, DEMO_SEED, DEMO_START = 4, 4, 7, date(2024, 3, 1)
 

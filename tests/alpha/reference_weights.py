@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from python_udfs.backtest_engine import EngineSettings, Market
-from tests.backtest.reference_engine import _leg
+from tests.backtest.reference_engine import _leg, cap_new_exposure
 
 
 @dataclass
@@ -83,26 +83,9 @@ def reference_weights(market: Market, targets: np.ndarray, settings: EngineSetti
                 factor[m][1] = limits.portfolio_max_gross_weight / gross_book
                 capped[m] *= factor[m][1]
         wanted = [capped[m] if tradable[m] else held[m] for m in range(n_symbols)]
-        increase = []
+        new, layer4 = cap_new_exposure(held, wanted, tradable, limits.max_new_exposure_per_bar)
         for m in range(n_symbols):
-            same = held[m] == 0 or (wanted[m] > 0) == (held[m] > 0) or wanted[m] == 0
-            if not tradable[m]:
-                increase.append(0.0)
-            elif same:
-                increase.append(max(abs(wanted[m]) - abs(held[m]), 0.0))
-            else:
-                increase.append(abs(wanted[m]))
-        total = sum(increase)
-        scale = 1.0 if total <= limits.max_new_exposure_per_bar * (1 + 1e-12) else limits.max_new_exposure_per_bar / total
-        new = []
-        for m in range(n_symbols):
-            if increase[m] > 0:
-                same = held[m] == 0 or (wanted[m] > 0) == (held[m] > 0)
-                new.append((held[m] if same else 0.0) + math.copysign(1.0, wanted[m]) * scale * increase[m])
-                if scale < 1:
-                    factor[m][2] = scale
-            else:
-                new.append(wanted[m])
+            factor[m][2] = layer4[m]
         for m in range(n_symbols):
             smallest = min(factor[m])
             if smallest < 1 - 1e-12 and target[m] != 0:

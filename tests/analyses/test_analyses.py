@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.features.test_feature_build import run_dbt
+from tests.dbt_runner import run_dbt
 
 REPO = Path(__file__).resolve().parents[2]
 ANALYSES = sorted(path.stem for path in (REPO / "analyses").glob("*.sql"))

@@ -51,6 +51,28 @@ def _leg(traded: float, bar: int, symbol: int, market: Market, settings: EngineS
             traded * expected_bps / 1e4)
 
 
+def cap_new_exposure(held: list[float], wanted: list[float], tradable: list[bool],
+                     limit: float) -> tuple[list[float], list[float]]:
+    """Layer 4, position by position: the increase in |position| (all of it on a flip) of tradable
+    positions, scaled down together when the bar's total exceeds `limit`. Returns the new
+    positions and each one's layer-4 factor (the scale where it increased, else 1.0)."""
+    increase = []
+    for h, w, t in zip(held, wanted, tradable):
+        same = h == 0 or (w > 0) == (h > 0) or w == 0
+        increase.append(0.0 if not t else max(abs(w) - abs(h), 0.0) if same else abs(w))
+    total = sum(increase)
+    scale = 1.0 if total <= limit * (1 + 1e-12) else limit / total
+    new, factors = [], []
+    for h, w, more in zip(held, wanted, increase):
+        if more > 0:
+            same = h == 0 or (w > 0) == (h > 0)
+            new.append((h if same else 0.0) + math.copysign(1.0, w) * scale * more)
+        else:
+            new.append(w)
+        factors.append(scale if more > 0 else 1.0)
+    return new, factors
+
+
 def reference_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -> Reference:
     n_bars, n_symbols = market.close.shape
     n_strategies = book.symbol.size
@@ -137,27 +159,10 @@ def reference_backtest(market: Market, book: StrategyBook, settings: EngineSetti
         # frozen symbols keep their positions
         wanted = [capped[s] if tradable[book.symbol[s]] else held[s] for s in range(n_strategies)]
         # layer 4
-        increase = []
+        new, layer4 = cap_new_exposure(held, wanted, [tradable[book.symbol[s]] for s in range(n_strategies)],
+                                       limits.max_new_exposure_per_bar)
         for s in range(n_strategies):
-            same = held[s] == 0 or (wanted[s] > 0) == (held[s] > 0) or wanted[s] == 0
-            if not tradable[book.symbol[s]]:
-                increase.append(0.0)
-            elif same:
-                increase.append(max(abs(wanted[s]) - abs(held[s]), 0.0))
-            else:
-                increase.append(abs(wanted[s]))
-        total = sum(increase)
-        scale = 1.0 if total <= limits.max_new_exposure_per_bar * (1 + 1e-12) else limits.max_new_exposure_per_bar / total
-        new = []
-        for s in range(n_strategies):
-            if increase[s] > 0:
-                same = held[s] == 0 or (wanted[s] > 0) == (held[s] > 0)
-                base = held[s] if same else 0.0
-                new.append(base + math.copysign(1.0, wanted[s]) * scale * increase[s])
-                if scale < 1:
-                    factor[s][3] = scale
-            else:
-                new.append(wanted[s])
+            factor[s][3] = layer4[s]
         for s in range(n_strategies):
             smallest = min(factor[s])
             if smallest < 1 - 1e-12 and target[s] != 0:

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 import yaml
 
-from tests.features.test_feature_build import run_dbt
+from tests.dbt_runner import run_dbt
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

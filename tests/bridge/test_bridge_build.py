@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import jsonschema
@@ -21,7 +23,7 @@ import yaml
 from scipy import stats
 
 from ingest.blueprint_export import export_blueprints, load_contract
-from tests.features.test_feature_build import run_dbt
+from tests.dbt_runner import run_concurrently, run_dbt
 
 REPO = Path(__file__).resolve().parents[2]
 BRIDGE_MODELS = ["int_bridge__candidate_holdout_events+"]
@@ -201,37 +203,44 @@ def _reasons(root: Path) -> list[tuple[str, bool, str]]:
     return query(root, "select candidate_id, bridge_passed, bridge_reason from fct_bridge_evaluation order by 1")
 
 
+def _edited_spec(folder: Path, file: str, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of spec/ with one YAML file edited in place by `edit`."""
+    shutil.copytree(REPO / "spec", folder)
+    content = yaml.safe_load((folder / file).read_text())
+    edit(content)
+    (folder / file).write_text(yaml.safe_dump(content))
+    return folder
+
+
 def test_selection_fails_closed(planted_warehouse: Path, tmp_path: Path) -> None:
-    root = warehouse_copy(planted_warehouse, tmp_path / "copy")
-    conn = duckdb.connect(str(root / "warehouse.duckdb"))
+    """One candidate loses its cost digest; then the cost config changes; then an event definition
+    changes. Each case is rebuilt on its own copy of the same warehouse, the three side by side."""
+    missing = warehouse_copy(planted_warehouse, tmp_path / "digest_missing")
+    conn = duckdb.connect(str(missing / "warehouse.duckdb"))
     [(victim,)] = conn.execute("select candidate_id from dim_blueprints order by candidate_id limit 1").fetchall()
     conn.execute("update fct_phase2_results set cost_config_digest = null where candidate_id = ?", [victim])
     conn.close()
-    _bridge_rebuild(root)
-    reasons = {candidate: (passed, reason) for candidate, passed, reason in _reasons(root)}
+    costs_root, events_root = (warehouse_copy(missing, tmp_path / name) for name in ("costs_changed", "events_changed"))
+    costs_spec = _edited_spec(tmp_path / "spec_costs", "costs.yaml",
+                              lambda costs: costs["fees"].update(taker_bps=costs["fees"]["taker_bps"] + 1))
+    events_spec = _edited_spec(tmp_path / "spec_events", "events/VOL_SHOCK.yaml",
+                               lambda event: event.update(cooldown_bars=event["cooldown_bars"] + 1))
+    run_concurrently(lambda: _bridge_rebuild(missing), lambda: _bridge_rebuild(costs_root, costs_spec),
+                     lambda: _bridge_rebuild(events_root, events_spec))
+
+    reasons = {candidate: (passed, reason) for candidate, passed, reason in _reasons(missing)}
     assert reasons[victim][0] is False and "cost_config_digest missing" in reasons[victim][1]
-    blueprints = {r[0] for r in query(root, "select candidate_id from dim_blueprints")}
+    blueprints = {r[0] for r in query(missing, "select candidate_id from dim_blueprints")}
     assert victim not in blueprints and blueprints, "only the candidate without a digest is dropped"
 
-    costs_changed = tmp_path / "spec_costs"
-    shutil.copytree(REPO / "spec", costs_changed)
-    costs = yaml.safe_load((costs_changed / "costs.yaml").read_text())
-    costs["fees"]["taker_bps"] = costs["fees"]["taker_bps"] + 1
-    (costs_changed / "costs.yaml").write_text(yaml.safe_dump(costs))
-    _bridge_rebuild(root, costs_changed)
-    assert all(not passed and reason.startswith("fail closed: cost_config_digest") for _, passed, reason in _reasons(root))
-    assert query(root, "select count(*) from dim_blueprints") == [(0,)]
+    assert all(not passed and reason.startswith("fail closed: cost_config_digest")
+               for _, passed, reason in _reasons(costs_root))
+    assert query(costs_root, "select count(*) from dim_blueprints") == [(0,)]
 
-    events_changed = tmp_path / "spec_events"
-    shutil.copytree(REPO / "spec", events_changed)
-    event = yaml.safe_load((events_changed / "events" / "VOL_SHOCK.yaml").read_text())
-    event["cooldown_bars"] = event["cooldown_bars"] + 1
-    (events_changed / "events" / "VOL_SHOCK.yaml").write_text(yaml.safe_dump(event))
-    _bridge_rebuild(root, events_changed)
-    rows = _reasons(root)
+    rows = _reasons(events_root)
     assert not any(passed for _, passed, _ in rows)
     assert all(reason.startswith("fail closed: ontology_spec_hash") for candidate, _, reason in rows if candidate != victim)
-    assert query(root, "select count(*) from dim_blueprints") == [(0,)]
+    assert query(events_root, "select count(*) from dim_blueprints") == [(0,)]
 
 
 def test_blueprints_export_to_jsonl_and_parquet_valid_against_the_contract(planted_warehouse: Path,

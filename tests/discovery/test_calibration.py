@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import math
 import shutil
+from functools import partial
 from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
 
+from tests.dbt_runner import run_concurrently
 from tests.demo_warehouse import PLANTED_DRIFTS, build_demo_warehouse
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,10 +52,11 @@ def test_null_markets_rarely_discover_anything(tmp_path: Path) -> None:
     effects = tmp_path / "null_effects.yaml"
     effects.write_text(yaml.safe_dump(NULL_EFFECTS))
     spec = _zero_cost_spec(tmp_path)
+    roots = run_concurrently(*(partial(build_demo_warehouse, tmp_path / f"seed_{seed}", symbols=2, months=2,
+                                       seed=seed, effects=effects, spec_dir=spec, select=("+fct_phase2_run_summary",))
+                               for seed in NULL_SEEDS))
     runs = []
-    for seed in NULL_SEEDS:
-        root = build_demo_warehouse(tmp_path / f"seed_{seed}", symbols=2, months=2, seed=seed, effects=effects,
-                                   spec_dir=spec, select=("+fct_phase2_run_summary",))
+    for seed, root in zip(NULL_SEEDS, roots):
         summary = _summary(root)
         runs.append(summary)
         print(f"null seed {seed}: tested {summary['hypotheses_tested']}, discoveries "

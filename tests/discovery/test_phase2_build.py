@@ -13,7 +13,7 @@ import pytest
 import yaml
 from scipy.stats import false_discovery_control
 
-from tests.features.test_feature_build import run_dbt
+from tests.dbt_runner import run_dbt
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ import yaml
 from scipy.stats import binomtest
 
 from python_udfs.event_spec import EventDef, load_event_catalog
-from tests.features.test_feature_build import run_dbt
+from tests.dbt_runner import run_concurrently, run_dbt
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOG = load_event_catalog(REPO / "spec")
@@ -107,16 +107,9 @@ def _flags_and_events(root: Path) -> tuple[dict[str, int], set[tuple]]:
     return dict(zip(columns, counts)), events
 
 
-def _rebuild_events(demo: Path, tmp: Path, spec: Path) -> Path:
-    root = tmp / "warehouse"
-    shutil.copytree(demo, root, ignore=shutil.ignore_patterns("target", "logs"))
-    done = run_dbt(["build", "-s", "tag:events", "dim_event_types"], root, spec_dir=spec)
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    return root
-
-
-def test_changing_a_threshold_changes_that_event_only(demo: Path, tmp_path: Path) -> None:
-    spec = tmp_path / "spec"
+def _lowered_threshold_spec(folder: Path) -> tuple[Path, str, float]:
+    """A copy of spec/ with VOL_SHOCK's first threshold lowered: (spec, parameter, new value)."""
+    spec = folder / "spec"
     shutil.copytree(REPO / "spec", spec)
     path = spec / "events" / "VOL_SHOCK.yaml"
     content = yaml.safe_load(path.read_text())
@@ -124,7 +117,40 @@ def test_changing_a_threshold_changes_that_event_only(demo: Path, tmp_path: Path
     entry = content["parameters"][parameter]
     entry["value"] = round(entry["min"] + 0.8 * (entry["value"] - entry["min"]), 6)  # a lower threshold
     path.write_text(yaml.safe_dump(content, sort_keys=False))
-    changed = _rebuild_events(demo, tmp_path, spec)
+    return spec, parameter, entry["value"]
+
+
+def _added_event_spec(folder: Path) -> Path:
+    """A copy of spec/ with one new file: RESEARCH_VOL_BURST, VOL_SHOCK's definition under a new name."""
+    spec = folder / "spec"
+    shutil.copytree(REPO / "spec", spec)
+    content = yaml.safe_load((spec / "events" / "VOL_SHOCK.yaml").read_text())
+    content["name"] = "RESEARCH_VOL_BURST"
+    (spec / "events" / "RESEARCH_VOL_BURST.yaml").write_text(yaml.safe_dump(content, sort_keys=False))
+    return spec
+
+
+def _rebuild_events(demo: Path, folder: Path, spec: Path) -> Path:
+    root = folder / "warehouse"
+    shutil.copytree(demo, root, ignore=shutil.ignore_patterns("target", "logs"))
+    done = run_dbt(["build", "-s", "tag:events", "dim_event_types"], root, spec_dir=spec)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    return root
+
+
+@pytest.fixture(scope="module")
+def spec_changes(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The event stage rebuilt on copies of the demo warehouse under two edited specs, side by side."""
+    threshold, added = tmp_path_factory.mktemp("threshold"), tmp_path_factory.mktemp("added_event")
+    threshold_spec, parameter, value = _lowered_threshold_spec(threshold)
+    added_spec = _added_event_spec(added)
+    threshold_root, added_root = run_concurrently(lambda: _rebuild_events(demo, threshold, threshold_spec),
+                                                  lambda: _rebuild_events(demo, added, added_spec))
+    return {"threshold": (threshold_root, parameter, value), "added": added_root}
+
+
+def test_changing_a_threshold_changes_that_event_only(demo: Path, spec_changes: dict[str, object]) -> None:
+    changed, parameter, value = spec_changes["threshold"]
     before_counts, before_events = _flags_and_events(demo)
     after_counts, after_events = _flags_and_events(changed)
     differing = {name for name in before_counts if before_counts[name] != after_counts[name]}
@@ -132,24 +158,20 @@ def test_changing_a_threshold_changes_that_event_only(demo: Path, tmp_path: Path
     assert {row[2] for row in before_events ^ after_events} == {"VOL_SHOCK"}
     params = json.loads(connect(changed).execute(
         "select parameters from dim_event_types where event_type = 'VOL_SHOCK'").fetchall()[0][0])
-    assert params[parameter] == entry["value"]
+    assert params[parameter] == value
 
 
-def test_a_new_yaml_file_adds_an_event(demo: Path, tmp_path: Path) -> None:
-    spec = tmp_path / "spec"
-    shutil.copytree(REPO / "spec", spec)
-    content = yaml.safe_load((spec / "events" / "VOL_SHOCK.yaml").read_text())
-    content["name"] = "RESEARCH_VOL_BURST"
-    (spec / "events" / "RESEARCH_VOL_BURST.yaml").write_text(yaml.safe_dump(content, sort_keys=False))
-    changed = _rebuild_events(demo, tmp_path, spec)
+def test_a_new_yaml_file_adds_an_event(demo: Path, spec_changes: dict[str, object]) -> None:
+    changed = spec_changes["added"]
+    family = yaml.safe_load((REPO / "spec" / "events" / "VOL_SHOCK.yaml").read_text())["family"]
     conn = connect(changed)
     [(n_flag, n_original)] = conn.execute("select count_if(research_vol_burst), count_if(vol_shock) from fct_event_flags").fetchall()
     assert n_flag == n_original > 0  # same definition, same bars
     [(n_rows,)] = conn.execute("select count(*) from fct_events where event_type = 'RESEARCH_VOL_BURST'").fetchall()
     assert n_rows == n_flag
-    [(canonical, family)] = conn.execute(
+    [(canonical, event_family)] = conn.execute(
         "select is_canonical, family from dim_event_types where event_type = 'RESEARCH_VOL_BURST'").fetchall()
-    assert canonical is False and family == content["family"]
+    assert canonical is False and event_family == family
     before_counts, _ = _flags_and_events(demo)
     after_counts, _ = _flags_and_events(changed)
     assert before_counts == after_counts

@@ -4,11 +4,8 @@ spec/ changes that feature and nothing else, and the warehouse matches the spec.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -21,25 +18,13 @@ import pytest
 
 from python_udfs.feature_inputs import CALENDAR_COLUMNS
 from python_udfs.feature_spec import load_catalog
+from tests.dbt_runner import run_concurrently, run_dbt
 
 REPO = Path(__file__).resolve().parents[2]
 CUT = datetime(2024, 3, 12, 13, 45, tzinfo=timezone.utc)
 """T: bars with ts < T (known by T) must not depend on anything after T."""
 
 pytestmark = pytest.mark.slow
-
-
-def run_dbt(args: list[str], data_root: Path, spec_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BACKTEST_DATA_ROOT": str(data_root), "DBT_PROFILES_DIR": str(REPO),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    env.pop("BACKTEST_SPEC_DIR", None)
-    if spec_dir is not None:
-        env["BACKTEST_SPEC_DIR"] = str(spec_dir)
-    dbt = Path(sys.executable).with_name("dbt")
-    return subprocess.run([str(dbt) if dbt.exists() else "dbt", *args, "--project-dir", str(REPO),
-                           "--profiles-dir", str(REPO), "--target-path", str(data_root / "target"),
-                           "--log-path", str(data_root / "logs")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
 
 AVAILABLE_BY = {
@@ -80,9 +65,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]
     archive = generate(DemoConfig(out=base / "archive", symbols=3, months=2, seed=11, start=date(2024, 2, 1)))
     ingest_archive(archive, full, say=lambda line: None)
     cut_lake(full, cut, CUT)
-    for root in (full, cut):
-        done = run_dbt(["build", "-s", "+dim_states", "+fct_event_flags", "+fct_event_coverage",
-                        "--indirect-selection", "cautious"], root)
+    selection = ["build", "-s", "+dim_states", "+fct_event_flags", "+fct_event_coverage",
+                 "--indirect-selection", "cautious"]
+    for done in run_concurrently(lambda: run_dbt(selection, full), lambda: run_dbt(selection, cut)):
         assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     yield {"full": full, "cut": cut, "base": base}
 

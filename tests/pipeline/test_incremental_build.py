@@ -25,7 +25,8 @@ import yaml
 from python_udfs.event_spec import load_event_catalog
 from python_udfs.feature_compiler import compile_block
 from python_udfs.feature_spec import BLOCKS, load_catalog
-from tests.features.test_feature_build import REPO, cut_lake, run_dbt
+from tests.dbt_runner import run_dbt
+from tests.features.test_feature_build import REPO, cut_lake
 
 CUT = datetime(2024, 4, 30, 13, 47, tzinfo=timezone.utc)
 """Middle of the demo window (2024-03-01 .. 2024-07-01), not on a bar or day boundary."""

@@ -4,12 +4,7 @@ hand with the lake contract's Arrow schemas, and query the built warehouse."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -20,50 +15,12 @@ import pytest
 
 from ingest.kinds import KINDS, lake_dir
 from ingest.lake import lake_root, write_parquet_atomic
+from tests.dbt_runner import DbtRun, run_concurrently, run_dbt
 
 REPO = Path(__file__).resolve().parents[2]
 STAGING_MODELS: tuple[str, ...] = tuple(sorted(p.stem for p in (REPO / "models" / "staging").glob("stg_*.sql")))
 T0 = datetime(2024, 1, 15, tzinfo=timezone.utc)
 FIVE_MIN = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class DbtRun:
-    """Outcome of one dbt command: exit code and everything it printed."""
-
-    returncode: int
-    output: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-
-def dbt_executable() -> str:
-    """The dbt CLI of the interpreter running the tests (the project venv)."""
-    candidate = Path(sys.executable).with_name("dbt")
-    found = str(candidate) if candidate.exists() else shutil.which("dbt")
-    if not found:
-        pytest.fail("dbt is not installed next to the test interpreter: run `make setup`")
-    return found
-
-
-def run_dbt(args: Sequence[str], data_root: Path, timeout: float = 300) -> DbtRun:
-    """Run `dbt <args>` in a subprocess (no dbt global state leaks between runs) with
-    BACKTEST_DATA_ROOT=data_root and dbt's target/ and logs/ under data_root, never the repo's."""
-    env = {
-        **os.environ,
-        "BACKTEST_DATA_ROOT": str(data_root),
-        "DBT_PROFILES_DIR": str(REPO),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    command = [
-        dbt_executable(), *args,
-        "--project-dir", str(REPO), "--profiles-dir", str(REPO),
-        "--target-path", str(data_root / "target"), "--log-path", str(data_root / "logs"),
-    ]
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    return DbtRun(done.returncode, done.stdout + done.stderr)
 
 
 def dbt_show_rows(sql: str, data_root: Path, limit: int = 1000) -> list[dict[str, Any]]:
@@ -117,13 +74,6 @@ def kline_rows(first_bar: int, count: int, price: float, *, volume: float | None
     return rows
 
 
-@pytest.fixture(scope="session")
-def empty_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DbtRun]:
-    """A data root with no lake at all, after `dbt build`."""
-    root = tmp_path_factory.mktemp("empty_lake")
-    return root, run_dbt(["build"], root)
-
-
 def write_tiny_lake(root: Path) -> None:
     """Two perp symbols in a monthly file plus an overlapping daily file (and a freqtrade import
     for one), one spot symbol, funding, metrics with a zero-OI row, a doubled liquidation and one
@@ -164,11 +114,28 @@ def write_tiny_lake(root: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def tiny_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DbtRun]:
+def small_lakes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, DbtRun]]:
+    """Two throw-away warehouses, built side by side (each is mostly dbt's per-model overhead):
+    `empty`, a data root with no lake at all, after `dbt build` with the unit tests (the one build
+    of the suite that runs them: they need every model's relation to exist, not data); `tiny`, the
+    hand-written lake of write_tiny_lake, after `dbt build`."""
+    empty, tiny = tmp_path_factory.mktemp("empty_lake"), tmp_path_factory.mktemp("tiny_lake")
+    write_tiny_lake(tiny)
+    empty_run, tiny_run = run_concurrently(lambda: run_dbt(["build"], empty, unit_tests=True),
+                                           lambda: run_dbt(["build"], tiny))
+    return {"empty": (empty, empty_run), "tiny": (tiny, tiny_run)}
+
+
+@pytest.fixture(scope="session")
+def empty_lake(small_lakes: dict[str, tuple[Path, DbtRun]]) -> tuple[Path, DbtRun]:
+    """A data root with no lake at all, after `dbt build` (unit tests included)."""
+    return small_lakes["empty"]
+
+
+@pytest.fixture(scope="session")
+def tiny_lake(small_lakes: dict[str, tuple[Path, DbtRun]]) -> tuple[Path, DbtRun]:
     """A hand-written lake (see write_tiny_lake), after `dbt build`."""
-    root = tmp_path_factory.mktemp("tiny_lake")
-    write_tiny_lake(root)
-    return root, run_dbt(["build"], root)
+    return small_lakes["tiny"]
 
 
 class Helpers:

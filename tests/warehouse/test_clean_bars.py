@@ -292,7 +292,7 @@ def test_dbt_test_names_the_broken_invariant_of_a_tampered_fct_bars(
 
 @slow
 def test_spec_threshold_drives_the_build_and_a_bad_key_is_named(
-    helpers: Any, clean_lake: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    helpers: Any, clean_lake: Built, tmp_path: Path
 ) -> None:
     """spec/global_defaults.yaml `clean` is read at build time: a lower range threshold flags more
     bars with no code change; an unknown key stops the build with the file and the key."""
@@ -305,17 +305,16 @@ def test_spec_threshold_drives_the_build_and_a_bad_key_is_named(
     defaults = spec_dir / "global_defaults.yaml"
     text = defaults.read_text(encoding="utf-8")
     assert "range_outlier_max_log_range: 0.15" in text
-    monkeypatch.setenv("BACKTEST_SPEC_DIR", str(spec_dir))
 
     # Every BTCUSDT bar ranges 98-102: ln(102/98) = 0.04 > 0.03.
     defaults.write_text(text.replace("range_outlier_max_log_range: 0.15", "range_outlier_max_log_range: 0.03"))
-    rebuilt = helpers.run_dbt(["run", "--select", "int_bars__gap_masked"], copy)
+    rebuilt = helpers.run_dbt(["run", "--select", "int_bars__gap_masked"], copy, spec_dir)
     assert rebuilt.ok, rebuilt.output
     count = "select count(*) from int_bars__gap_masked where market = 'perp' and symbol = 'BTCUSDT' and is_range_outlier"
     assert helpers.query(root, count) == [(1,)]
     assert helpers.query(copy, count) == [(len(BTC_PERP_BARS) - len(BTC_PERP_MISSING),)]
 
     defaults.write_text(text.replace("range_outlier_max_log_range:", "range_outlier_max_logrange:"))
-    refused = helpers.run_dbt(["run", "--select", "int_bars__gap_masked"], copy)
+    refused = helpers.run_dbt(["run", "--select", "int_bars__gap_masked"], copy, spec_dir)
     assert not refused.ok
     assert "spec/global_defaults.yaml, section clean: unknown key 'range_outlier_max_logrange'" in refused.output

@@ -4,6 +4,7 @@ agree with scipy, and the dbt sources agree with the lake contract in ingest/kin
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import fields
@@ -56,6 +57,19 @@ def test_empty_lake_builds_and_every_staging_view_is_empty(helpers: Any, empty_l
     assert helpers.STAGING_MODELS, "no staging models found"
     for model in helpers.STAGING_MODELS:
         assert helpers.query(root, f"select count(*) from {model}") == [(0,)], model
+
+
+@slow
+def test_every_dbt_unit_test_runs_and_passes(empty_lake: Built) -> None:
+    """The suite's other builds leave dbt unit tests out (tests/dbt_runner.py): this build must run
+    every one the project declares, and each must pass."""
+    root, run = empty_lake
+    declared = {uid for uid in json.loads((root / "target" / "manifest.json").read_text())["unit_tests"]}
+    results = json.loads((root / "target" / "run_results.json").read_text())["results"]
+    statuses = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
+    assert len(declared) >= 15, sorted(declared)
+    assert set(statuses) == declared, sorted(declared - set(statuses))
+    assert set(statuses.values()) == {"pass"}, {uid: s for uid, s in statuses.items() if s != "pass"}
 
 
 @slow
