@@ -5,6 +5,7 @@ vectorbt on a configuration where both models agree (no funding, no caps or halt
 
     from ingest.bench_backtest import bench_backtest
     rows = bench_backtest(Path("/tmp/bench"))        # or: python -m ingest.bench_backtest
+    python -m ingest.bench_backtest --engine-only     # the two engine rows only (no baseline, no vectorbt)
 
 Each measurement runs in a fresh subprocess so its peak RSS is its own. pandas is not a dependency
 of the project: vectorbt (which pulls pandas and numba) is installed only into a throwaway venv under
@@ -118,7 +119,8 @@ def _inputs(case: dict[str, np.ndarray], variant: str) -> tuple[Any, Any, Any]:
     taker fee only, caps and switches off: the vectorbt comparison) and `loop_check` (the loop
     baseline's model: original prices, taker fee and funding, caps and switches off)."""
     from python_udfs.backtest_config import KillSwitches, RiskLimits
-    from python_udfs.backtest_engine import EngineSettings, Market, StrategyBook
+    from python_udfs.backtest_engine import StrategyBook
+    from python_udfs.backtest_pnl import EngineSettings, Market
     from python_udfs.cost_model import load_cost_config
     from python_udfs.execution_costs import CostInputs
 
@@ -397,6 +399,19 @@ def _vectorbt_row(workdir: Path, data_root: Path, case_path: Path, case: str) ->
     }
 
 
+def bench_engine(workdir: Path) -> list[dict[str, object]]:
+    """Only the two engine rows of bench_backtest (same case, same measurement), without the loop
+    baseline and vectorbt: the quick check while working on the engine
+    (`python -m ingest.bench_backtest --engine-only`)."""
+    case_path = Path(workdir) / "backtest_case.npz"
+    np.savez(case_path, **synthetic_case())
+    case = f"{N_STRATEGIES} strategies x {N_SYMBOLS} symbols x {N_BARS:,} 5m bars (1 year)"
+    return [_engine_row("engine_full", f"{case}, caps + kill switches on, dynamic costs + funding",
+                        _child("engine", str(case_path), "full")),
+            _engine_row("engine_no_limits", f"{case}, caps + kill switches off, dynamic costs + funding",
+                        _child("engine", str(case_path), "no_limits"))]
+
+
 def bench_backtest(workdir: Path, data_root: Path | None = None) -> list[dict[str, object]]:
     """Result rows (same shape as ingest/bench.py's) for the engine with and without caps and kill
     switches, the plain-loop baseline and the vectorbt comparison, all on one synthetic case.
@@ -427,13 +442,14 @@ def bench_backtest(workdir: Path, data_root: Path | None = None) -> list[dict[st
     return results
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     from ingest.bench import print_table
 
+    engine_only = "--engine-only" in (sys.argv[1:] if argv is None else argv)
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
-        results = bench_backtest(Path(tmp))
+        results = bench_engine(Path(tmp)) if engine_only else bench_backtest(Path(tmp))
     print_table(results)
     return 0
 

@@ -20,7 +20,8 @@ from python_udfs.alpha_bundle import (book_weights, combination_weights, combine
                                       gate, hold_decisions, orthogonalise, rebalance_bars, rolling_volatility)
 from python_udfs.alpha_spec import AlphaSpec
 from python_udfs.backtest_config import BacktestConfig
-from python_udfs.backtest_engine import PORTFOLIO, Components, Market, WeightsResult, run_target_weights
+from python_udfs.backtest_engine import PORTFOLIO, WeightsResult, run_target_weights
+from python_udfs.backtest_pnl import Components, Market
 from python_udfs.backtest_tables import engine_settings
 from python_udfs.cost_model import CostConfig
 from python_udfs.execution_costs import CostInputs

@@ -25,11 +25,18 @@ and one strategy at a time):
 - Halts (kill switches) take effect from the bar after the breach: the target is zero from then on.
 
 Path dependence (the new-exposure cap, halts) is solved in chunks, never as a Python loop over bars
-per strategy: see python_udfs/risk_allocator.py and python_udfs/kill_switches.py.
+per strategy: see python_udfs/risk_allocator.py and python_udfs/kill_switches.py. Each pass under a
+new batch of halts starts from the previous one: the positions are made again (cheap), but the PnL,
+legs, funding and drawdown scans are remade only for the cells or the strategies whose positions
+changed (`_simulate`). One weight matrix per pass goes through targets, caps, frozen cells and the
+new-exposure cap, edited in place.
 
 Two entry points share the market, the caps, the costs and the funding: `run_backtest` (event
 signals held for a horizon, the blueprints and spec/strategies) and `run_target_weights` (a book of
 target weights per bar and symbol, the alpha bundle; see its docstring for what differs).
+
+The PnL components of a position matrix (in full, or updated for the changed cells or columns) are
+made in python_udfs/backtest_pnl.py.
 """
 
 from __future__ import annotations
@@ -40,13 +47,14 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from python_udfs.backtest_config import KillSwitches, RiskLimits
-from python_udfs.cost_model import CostConfig
-from python_udfs.execution_costs import CostInputs, LegCosts, leg_costs
-from python_udfs.kill_switches import (BLOCK_BARS, NO_BREACH, Breach, first_drawdown_breach, first_slippage_breach,
-                                       last_true_index, stale_resumes)
-from python_udfs.risk_allocator import (CappedTargets, Positions, binding_layers, cap_targets, limit_new_exposure,
-                                        symbol_matrix)
+from python_udfs.backtest_config import KillSwitches
+from python_udfs.backtest_pnl import (ColumnReturns, Components, EngineSettings, Market, SymbolReturns,
+                                      cells_by_column, changed_cells, column_returns, components, portfolio_net,
+                                      run_cells, symbol_returns, unique_sorted, update_columns, update_components)
+from python_udfs.kill_switches import (NO_BREACH, Breach, DrawdownScan, false_runs, first_drawdown_breach,
+                                       first_slippage_breach, last_true_index, stale_resumes)
+from python_udfs.risk_allocator import (CappedTargets, Positions, Runs, binding_layers, cap_targets,
+                                        limit_new_exposure)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -55,19 +63,6 @@ BoolArray = npt.NDArray[np.bool_]
 PORTFOLIO = -1
 """Strategy index of a portfolio-wide halt."""
 NEVER = np.iinfo(np.int64).max
-
-
-@dataclass(frozen=True)
-class Market:
-    """Prices and cost inputs per bar (rows) and symbol (columns). `open`/`close` are NaN at gaps;
-    `funding_rate` is the rate settled at the bar's close (0 when none is due, NaN when the funding
-    series does not say); `initial_close` is the last close before the first bar (NaN: unknown)."""
-
-    open: FloatArray
-    close: FloatArray
-    funding_rate: FloatArray
-    costs: CostInputs
-    initial_close: FloatArray
 
 
 @dataclass(frozen=True)
@@ -83,67 +78,11 @@ class StrategyBook:
 
 
 @dataclass(frozen=True)
-class EngineSettings:
-    execution_mode: str
-    capital_usd: float
-    limits: RiskLimits
-    switches: KillSwitches
-    costs: CostConfig
-
-
-@dataclass(frozen=True)
 class Halt:
     strategy: int  # PORTFOLIO for the whole book
     bar: int
     reason: str    # data_staleness | drawdown | slippage_ratio
     value: float   # gap bars, drawdown fraction or cost ratio
-
-
-class Components:
-    """PnL components (fractions of capital) per bar and column, and the weights behind them.
-
-    position, gross and net are dense (bars x columns). Funding is non-zero only at settlement bars,
-    so it is kept for those rows only; the legs (cells where the weight changes) are a small share of
-    the cells, so their costs are kept sparse, in column-major order (column, then bar). `funding`,
-    `traded`, `fees`, `spread`, `impact` and `expected_slippage` give dense matrices on demand."""
-
-    def __init__(self, position: FloatArray, gross: FloatArray, net: FloatArray, funding_rows: IntArray,
-                 funding_values: FloatArray, leg_bar: IntArray, leg_column: IntArray, legs: dict[str, FloatArray]) -> None:
-        self.position, self.gross, self.net = position, gross, net
-        self.funding_rows, self.funding_values = funding_rows, funding_values
-        self.leg_bar, self.leg_column, self.legs = leg_bar, leg_column, legs
-
-    def dense(self, name: str) -> FloatArray:
-        out = np.zeros_like(self.position)
-        if name == "funding":
-            out[self.funding_rows] = self.funding_values
-        else:
-            out[self.leg_bar, self.leg_column] = self.legs[name]
-        return out
-
-    @property
-    def funding(self) -> FloatArray:
-        return self.dense("funding")
-
-    @property
-    def traded(self) -> FloatArray:
-        return self.dense("traded")
-
-    @property
-    def fees(self) -> FloatArray:
-        return self.dense("fees")
-
-    @property
-    def spread(self) -> FloatArray:
-        return self.dense("spread")
-
-    @property
-    def impact(self) -> FloatArray:
-        return self.dense("impact")
-
-    @property
-    def expected_slippage(self) -> FloatArray:
-        return self.dense("expected_slippage")
 
 
 @dataclass(frozen=True)
@@ -181,7 +120,9 @@ class Trades(NamedTuple):
 def signal_trades(book: StrategyBook, resume_bars: list[IntArray]) -> Trades:
     """A signal at u holds u+L .. u+L+H-1, until the next signal of the strategy takes over at its own
     entry, and not past the first stale-feed resume of the symbol after its entry."""
-    column, bar = np.nonzero(book.signal.T)
+    bar, column = np.divmod(np.flatnonzero(book.signal != 0), max(book.symbol.size, 1))
+    order = np.lexsort((bar, column))
+    bar, column = bar[order], column[order]
     side = book.signal[bar, column]
     lag, horizon = book.entry_lag[column], book.horizon[column]
     start = bar + lag
@@ -200,170 +141,81 @@ def signal_trades(book: StrategyBook, resume_bars: list[IntArray]) -> Trades:
     return Trades(column, start, end, side)
 
 
-def _raw_targets(trades: Trades, book: StrategyBook, n_bars: int, halted_from: IntArray) -> FloatArray:
-    """Side x nominal weight over each trade's holding window, zero after the strategy's halt bar.
-    Built from +side / -side marks at each interval's ends and an integer running sum, so every
-    target is exactly side x weight."""
+def _raw_sides(trades: Trades, n_strategies: int, n_bars: int, halted_from: IntArray) -> npt.NDArray[np.int8]:
+    """The side (+1, -1, 0) held over each trade's holding window, zero after the strategy's halt bar
+    (the target is side x nominal weight), as a (bars x strategies) view of a strategy-major array.
+    A strategy's trades do not overlap, so its column is a run-length code: a flat run before each
+    trade, the trade, a flat tail, decoded by one np.repeat (no running sum over the bars)."""
     end = np.minimum(np.minimum(trades.end, halted_from[trades.column]), n_bars - 1)
     keep = trades.start <= end
-    marks = np.zeros((n_bars + 1, book.symbol.size), dtype=np.int8)
-    np.add.at(marks, (trades.start[keep], trades.column[keep]), trades.side[keep])
-    np.add.at(marks, (end[keep] + 1, trades.column[keep]), -trades.side[keep])
-    side = np.cumsum(marks[:n_bars], axis=0, dtype=np.int8)
-    return side * book.weight[None, :]
+    column, start, end, side = trades.column[keep], trades.start[keep], end[keep], trades.side[keep]
+    same_column = np.zeros(column.size, dtype=bool)
+    same_column[1:] = column[1:] == column[:-1]
+    previous_end = np.where(same_column, np.concatenate([[-1], end[:-1]]), -1)
+    last_end = np.full(n_strategies, -1, dtype=np.int64)
+    last_end[column] = end  # trades are in time order within a strategy: the last one wins
+    lengths = np.concatenate([np.stack([start - previous_end - 1, end - start + 1], axis=1).ravel(),
+                              n_bars - last_end - 1])
+    values = np.concatenate([np.stack([np.zeros_like(side), side], axis=1).ravel(),
+                             np.zeros(n_strategies, dtype=np.int8)])
+    run_column = np.concatenate([np.repeat(column, 2), np.arange(n_strategies)])
+    run_order = np.concatenate([np.arange(2 * column.size), np.full(n_strategies, 2 * column.size)])
+    order = np.lexsort((run_order, run_column))
+    return np.repeat(values[order], lengths[order]).reshape(n_strategies, n_bars).T
 
 
-def _freeze(weights: FloatArray, tradable: BoolArray) -> FloatArray:
+def _holding(trades: Trades, book: StrategyBook, n_bars: int, halted_from: IntArray) -> tuple[FloatArray, Runs]:
+    """What cap_targets would otherwise scan the target matrix for: max |target| of each strategy (its
+    nominal weight if any trade survives the halts, else 0) and the runs of bars it holds."""
+    end = np.minimum(np.minimum(trades.end, halted_from[trades.column]), n_bars - 1)
+    keep = trades.start <= end
+    traded = np.bincount(trades.column[keep], minlength=book.symbol.size) > 0
+    return np.where(traded, book.weight, 0.0), Runs(trades.column[keep], trades.start[keep], end[keep])
+
+
+class FrozenCells(NamedTuple):
+    """The cells where a column cannot trade, and the bar whose weight each one carries (the last
+    tradable bar before it; -1: none, so flat)."""
+
+    bar: IntArray
+    column: IntArray
+    source: IntArray
+
+
+def frozen_cells(tradable: BoolArray, symbol_of: IntArray) -> FrozenCells:
+    """FrozenCells of the columns trading `symbol_of` (tradable: bars x symbols), found once per run:
+    each run of untradable bars carries the bar before it."""
+    bar, symbol, source = run_cells(false_runs(tradable))
+    cell_bar, column, index = cells_by_column(bar, symbol, symbol_of)
+    return FrozenCells(cell_bar, column, source[index])
+
+
+def _freeze(weights: FloatArray, cells: FrozenCells, in_place: bool = False) -> FloatArray:
     """A column cannot change where it cannot trade: carry the last tradable bar's weight (only the
-    columns with an untradable bar are touched)."""
-    columns = np.flatnonzero(~tradable.all(axis=0))
-    if columns.size == 0:
+    untradable cells are touched; `in_place`: the caller hands `weights` over)."""
+    if cells.bar.size == 0:
         return weights
-    out = weights.copy()
-    last = last_true_index(tradable[:, columns])
-    held = np.take_along_axis(weights[:, columns], np.maximum(last, 0), axis=0)
-    out[:, columns] = np.where(last >= 0, held, 0.0)
+    out = weights if in_place else weights.copy()
+    out[cells.bar, cells.column] = np.where(cells.source >= 0, weights[np.maximum(cells.source, 0), cells.column], 0.0)
     return out
-
-
-def _marks(market: Market) -> FloatArray:
-    """The last known close before each bar (the price a position was last marked at)."""
-    close = market.close
-    last = last_true_index(np.isfinite(close))
-    known = np.take_along_axis(close, np.maximum(last, 0), axis=0)
-    through = np.where(last >= 0, known, market.initial_close[None, :])
-    return np.vstack([market.initial_close[None, :], through[:-1]])[: close.shape[0]]
-
-
-class KnownReturns(NamedTuple):
-    """A (bars x symbols) return matrix with its unknown cells set to 0 and listed apart."""
-
-    values: FloatArray
-    unknown_bar: IntArray
-    unknown_symbol: IntArray
-
-
-def known_returns(values: FloatArray) -> KnownReturns:
-    unknown = np.isnan(values)
-    bar, symbol = np.nonzero(unknown)
-    return KnownReturns(np.where(unknown, 0.0, values), bar, symbol)
-
-
-@dataclass(frozen=True)
-class SymbolReturns:
-    """Per bar and symbol: the return a position held from the previous mark to the fill earns
-    (`carried`: next_open's open / last close - 1, zero in close mode) and the return of the weight
-    set at the fill (`held`: close / open - 1, or close / last close - 1 in close mode)."""
-
-    carried: KnownReturns
-    held: KnownReturns
-    funding: KnownReturns
-    funding_rows: IntArray
-    """Bars where some symbol settles funding (or its rate is unknown)."""
-
-
-def symbol_returns(market: Market, mode: str) -> SymbolReturns:
-    mark = _marks(market)
-    funding = known_returns(market.funding_rate)
-    funding_rows = np.union1d(np.flatnonzero((funding.values != 0).any(axis=1)), funding.unknown_bar)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if mode == "next_open":
-            carried, held = market.open / mark - 1.0, market.close / market.open - 1.0
-        else:
-            carried, held = np.zeros_like(market.close), market.close / mark - 1.0
-    return SymbolReturns(known_returns(carried), known_returns(held), funding, funding_rows)
-
-
-def _held_pnl(weight: FloatArray, ret: "KnownReturns", columns: IntArray, rows: slice | IntArray = slice(None)) -> FloatArray:
-    """weight x the column's symbol return over the bars `rows` of the return matrix (weight has one
-    row per selected bar): 0 when flat (whatever the return), NaN when held over an unknown return.
-    Unknown returns are few (gaps): they are zero in `ret.values` and put back as NaN only at the
-    held cells."""
-    out = weight * np.take(ret.values[rows], columns, axis=1)
-    if ret.unknown_bar.size:
-        selected = np.arange(ret.values.shape[0])[rows]
-        local = np.searchsorted(selected, ret.unknown_bar)
-        inside = local < selected.size
-        inside[inside] &= selected[local[inside]] == ret.unknown_bar[inside]
-        unknown_bar, unknown_symbol = local[inside], ret.unknown_symbol[inside]
-        by_symbol = [np.flatnonzero(columns == symbol) for symbol in range(ret.values.shape[1])]
-        counts = np.array([len(c) for c in by_symbol], dtype=np.int64)[unknown_symbol]
-        bars = np.repeat(unknown_bar, counts)
-        cols = np.concatenate([by_symbol[symbol] for symbol in unknown_symbol]) if counts.sum() else \
-            np.zeros(0, dtype=np.int64)
-        held = weight[bars, cols] != 0
-        out[bars[held], cols[held]] = np.nan
-    return out
-
-
-def components(position: FloatArray, market: Market, returns: SymbolReturns, columns: IntArray,
-               settings: EngineSettings) -> Components:
-    """PnL components of `position` (bars x columns), column j trading market symbol columns[j].
-    Costs are computed only where something is traded and funding only at settlement bars."""
-    n_bars = position.shape[0]
-    zero_row = np.zeros((1, position.shape[1]))
-
-    def before(start: int, stop: int) -> FloatArray:
-        """The weights held over the bar before each bar of [start, stop)."""
-        return position[start - 1:stop - 1] if start > 0 else np.vstack([zero_row, position[:stop - 1]])
-
-    # work in blocks of bars, so the temporaries of each step stay in the CPU cache
-    blocks = [(start, min(start + BLOCK_BARS, n_bars)) for start in range(0, n_bars, BLOCK_BARS)]
-    moved = [np.nonzero(position[start:stop] != before(start, stop)) for start, stop in blocks]
-    bar = np.concatenate([found[0] + start for found, (start, _) in zip(moved, blocks)]) if blocks else \
-        np.zeros(0, dtype=np.int64)
-    column = np.concatenate([found[1] for found in moved]) if blocks else np.zeros(0, dtype=np.int64)
-    order = np.lexsort((bar, column))
-    bar, column = bar[order], column[order]
-    previous = np.where(bar > 0, position[np.maximum(bar - 1, 0), column], 0.0)
-    traded = np.abs(position[bar, column] - previous)
-    symbol = columns[column]
-    inputs = CostInputs(*(getattr(market.costs, name)[bar, symbol] for name in CostInputs.__dataclass_fields__))
-    legs: LegCosts = leg_costs(traded, inputs, settings.costs, settings.capital_usd)
-    leg_cost = legs.fees + legs.spread + legs.impact
-    rows = returns.funding_rows if settings.costs.include_funding else np.zeros(0, dtype=np.int64)
-    funding = -_held_pnl(position[rows], returns.funding, columns, rows)
-    gross = np.empty_like(position)
-    net = np.empty_like(position)
-    for start, stop in blocks:
-        span = slice(start, stop)
-        block = _held_pnl(position[span], returns.held, columns, span)
-        if settings.execution_mode == "next_open":
-            block += _held_pnl(before(start, stop), returns.carried, columns, span)
-        gross[span] = block
-        first, last = np.searchsorted(rows, [start, stop])
-        block[rows[first:last] - start] += funding[first:last]
-        in_block = (bar >= start) & (bar < stop)
-        block[bar[in_block] - start, column[in_block]] -= leg_cost[in_block]
-        net[span] = block
-    return Components(position, gross, net, rows, funding, bar, column,
-                      {"traded": traded, "fees": legs.fees, "spread": legs.spread, "impact": legs.impact,
-                       "expected_slippage": legs.expected_slippage})
-
-
-def portfolio_net(symbols: Components) -> FloatArray:
-    """The book's net PnL per bar: every known component of every symbol (a symbol's move across a
-    gap is booked at its next priced bar; an unknown funding rate is not booked), so the portfolio's
-    net is always its gross - costs + funding."""
-    legs = symbols.legs
-    known_costs = sum(np.nan_to_num(legs[name]) for name in ("fees", "spread", "impact"))
-    costs = np.bincount(symbols.leg_bar, weights=known_costs, minlength=symbols.position.shape[0])
-    return np.nansum(symbols.gross, axis=1) + np.nansum(symbols.funding, axis=1) - costs
 
 
 class _Path(NamedTuple):
-    """One simulation of every strategy under a given set of halts."""
+    """One simulation of every strategy under a given set of halts, with the first drawdown breach of
+    each strategy and of the portfolio on it."""
 
-    targets: FloatArray
+    sides: npt.NDArray[np.int8]
+    """The targets' sides (the target is side x nominal weight; binding_layers needs only where it is 0)."""
     capped: CappedTargets
-    frozen: FloatArray
+    """The scales of the caps (its weights are the positions' array, edited in place by the later layers)."""
     positions: Positions
     strategy_rows: Components
     symbol_rows: Components
-
-    @property
-    def portfolio_net(self) -> FloatArray:
-        return portfolio_net(self.symbol_rows)
+    portfolio_net: FloatArray
+    strategy_drawdown: Breach
+    portfolio_drawdown: Breach
+    changed: IntArray
+    """Flat cells where the positions differ from the path this one was derived from (empty: none)."""
 
 
 def _breaches(path: _Path, book: StrategyBook, halted_from: IntArray, portfolio_halted: bool,
@@ -372,17 +224,15 @@ def _breaches(path: _Path, book: StrategyBook, halted_from: IntArray, portfolio_
     found: list[Halt] = []
     live = halted_from == NEVER
     rows = path.strategy_rows
-    drawdown: Breach = first_drawdown_breach(rows.net, book.weight, switches.strategy_max_drawdown)
     slippage: Breach = first_slippage_breach(rows.leg_column, rows.leg_bar, live.size,
                                              rows.legs["spread"] + rows.legs["impact"], rows.legs["expected_slippage"],
                                              switches.slippage_window_legs, switches.max_slippage_ratio)
-    for breach, reason in ((drawdown, "drawdown"), (slippage, "slippage_ratio")):
+    for breach, reason in ((path.strategy_drawdown, "drawdown"), (slippage, "slippage_ratio")):
         for strategy in np.flatnonzero(live & (breach.bar != NO_BREACH)):
             found.append(Halt(int(strategy), int(breach.bar[strategy]), reason, float(breach.value[strategy])))
-    if not portfolio_halted:
-        portfolio = first_drawdown_breach(path.portfolio_net[:, None], np.ones(1), switches.portfolio_max_drawdown)
-        if portfolio.bar[0] != NO_BREACH:
-            found.append(Halt(PORTFOLIO, int(portfolio.bar[0]), "drawdown", float(portfolio.value[0])))
+    portfolio = path.portfolio_drawdown
+    if not portfolio_halted and portfolio.bar[0] != NO_BREACH:
+        found.append(Halt(PORTFOLIO, int(portfolio.bar[0]), "drawdown", float(portfolio.value[0])))
     first_per_strategy: dict[int, Halt] = {}
     for halt in sorted(found, key=lambda h: (h.bar, h.strategy, h.reason)):
         first_per_strategy.setdefault(halt.strategy, halt)
@@ -399,21 +249,152 @@ def _with_halts(halted_from: IntArray, halts: list[Halt]) -> IntArray:
     return out
 
 
-def _exact_until(old: _Path, new: _Path, halted_from: IntArray, portfolio_halted: bool,
-                 switches: KillSwitches) -> int:
-    """The last bar up to which halts found on `old` are still exact once a batch of them is applied
-    (giving `new`): before the first position that changed for another reason than a halt of the
-    batch (the caps couple strategies), and not after the portfolio's own first breach on `new`."""
-    n_bars = old.positions.weights.shape[0]
-    explained = np.arange(n_bars)[:, None] > halted_from[None, :]
-    changed = (new.positions.weights != old.positions.weights) & ~explained
-    rows = np.flatnonzero(changed.any(axis=1))
-    until = int(rows[0]) - 1 if rows.size else n_bars - 1
-    if not portfolio_halted:
-        portfolio = first_drawdown_breach(new.portfolio_net[:, None], np.ones(1), switches.portfolio_max_drawdown)
-        if portfolio.bar[0] != NO_BREACH:
-            until = min(until, int(portfolio.bar[0]))
+def _exact_until(new: _Path, halted_from: IntArray, portfolio_halted: bool) -> int:
+    """The last bar up to which halts found on the path `new` derives from are still exact once a
+    batch of them is applied (giving `new`): before the first position that changed for another
+    reason than a halt of the batch (the caps couple strategies), and not after the portfolio's own
+    first breach on `new`."""
+    n_bars, n_columns = new.positions.weights.shape
+    bar, column = np.divmod(new.changed, n_columns)
+    unexplained = bar[bar <= halted_from[column]]
+    until = int(unexplained.min()) - 1 if unexplained.size else n_bars - 1
+    if not portfolio_halted and new.portfolio_drawdown.bar[0] != NO_BREACH:
+        until = min(until, int(new.portfolio_drawdown.bar[0]))
     return until
+
+
+class _Run(NamedTuple):
+    """What every pass of run_backtest shares: found once per run."""
+
+    market: Market
+    book: StrategyBook
+    settings: EngineSettings
+    trades: Trades
+    tradable: BoolArray
+    frozen: FrozenCells
+    returns: SymbolReturns
+    strategy_view: ColumnReturns
+    symbol_view: ColumnReturns
+    members: IntArray
+
+
+def _positions(run: _Run, halted_from: IntArray) -> tuple[npt.NDArray[np.int8], CappedTargets, Positions]:
+    """Targets, the caps, the frozen cells and the new-exposure cap, editing one weight matrix in place."""
+    book, settings = run.book, run.settings
+    n_bars, n_symbols = run.tradable.shape
+    sides = _raw_sides(run.trades, book.symbol.size, n_bars, halted_from)
+    weights = np.multiply(sides, book.weight[None, :], out=np.empty(sides.shape))
+    nominal, runs = _holding(run.trades, book, n_bars, halted_from)
+    capped = cap_targets(weights, book.symbol, n_symbols, settings.limits, in_place=True, nominal=nominal, runs=runs)
+    frozen = _freeze(capped.weights, run.frozen, in_place=True)
+    positions = limit_new_exposure(frozen, run.tradable, book.symbol, settings.limits.max_new_exposure_per_bar,
+                                   in_place=True)
+    return sides, capped, positions
+
+
+SPARSE_UPDATE_SHARE = 0.005
+"""Up to this share of changed cells, a pass remakes its PnL cell by cell."""
+
+SPARSE_COLUMN_SHARE = 0.5
+"""Up to this share of changed columns, a pass remakes the PnL of those columns only."""
+
+
+def _strategy_rows(run: _Run, positions: Positions, previous: _Path | None,
+                   changed: IntArray) -> tuple[Components, Breach]:
+    """The strategies' PnL and first drawdown breaches: in full (scanned as it is made), or from
+    `previous`, remaking only the cells (when few) or the columns (when some) that changed."""
+    book, settings = run.book, run.settings
+    limit = settings.switches.strategy_max_drawdown
+    weights = positions.weights
+    n_columns = weights.shape[1]
+    columns = np.flatnonzero(np.bincount(changed % n_columns, minlength=n_columns)) if previous is not None else \
+        np.arange(n_columns)
+    if previous is None or columns.size > SPARSE_COLUMN_SHARE * n_columns:
+        scan = DrawdownScan(book.weight, limit)
+        rows = components(weights, run.market, run.returns, run.strategy_view, settings, positions.moved, scan)
+        return rows, scan.breach()
+    bar, value = previous.strategy_drawdown.bar.copy(), previous.strategy_drawdown.value.copy()
+    if changed.size <= SPARSE_UPDATE_SHARE * weights.size:
+        rows = update_components(previous.strategy_rows, weights, changed, run.market, run.returns,
+                                 run.strategy_view, settings)
+        if columns.size:
+            rescan = first_drawdown_breach(rows.net[:, columns], book.weight[columns], limit)
+            bar[columns], value[columns] = rescan.bar, rescan.value
+        return rows, Breach(bar, value)
+    scan = DrawdownScan(book.weight[columns], limit)
+    rows = update_columns(previous.strategy_rows, weights, columns, run.market, run.returns, run.strategy_view,
+                          settings, scan)
+    bar[columns], value[columns] = scan.bar, scan.value
+    return rows, Breach(bar, value)
+
+
+def symbol_members(symbol_of: IntArray, n_symbols: int) -> IntArray:
+    """(symbols x most strategies on one symbol): the strategies of each symbol in column order,
+    padded with -1."""
+    counts = np.bincount(symbol_of, minlength=n_symbols)
+    members = np.full((n_symbols, int(counts.max(initial=0))), -1, dtype=np.int64)
+    order = np.argsort(symbol_of, kind="stable")
+    slot = np.arange(order.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    members[symbol_of[order], slot] = order
+    return members
+
+
+def symbol_positions(weights: FloatArray, legs: tuple[IntArray, IntArray], symbol_of: IntArray,
+                     members: IntArray) -> tuple[FloatArray, tuple[IntArray, IntArray]]:
+    """The net weight of each symbol (its strategies' weights added in column order) and the cells
+    where it changes (row-major). A sum of unchanged weights is unchanged, so it is added up only at
+    the bars where one of the symbol's strategies changes (`legs`: those cells) and carried between
+    them: a few additions per leg instead of a (bars x strategies x symbols) product, and the same
+    bits on every machine (a BLAS product's order of addition depends on its kernel)."""
+    n_bars = weights.shape[0]
+    n_symbols = members.shape[0]
+    cell = unique_sorted(legs[0] * n_symbols + symbol_of[legs[1]])
+    bar, symbol = np.divmod(cell, n_symbols)
+    total = np.zeros(cell.size)
+    for slot in range(members.shape[1]):
+        strategy = members[symbol, slot]
+        total += np.where(strategy >= 0, weights[bar, np.maximum(strategy, 0)], 0.0)
+    # carry each symbol's value from its change bars to the next (run lengths, symbol-major)
+    by_symbol = np.lexsort((bar, symbol))
+    bar, symbol, total = bar[by_symbol], symbol[by_symbol], total[by_symbol]
+    first = np.ones(bar.size, dtype=bool)
+    first[1:] = symbol[1:] != symbol[:-1]
+    last = np.ones(bar.size, dtype=bool)
+    last[:-1] = symbol[1:] != symbol[:-1]
+    following = np.where(last, n_bars, np.concatenate([bar[1:], [n_bars]]))
+    lead = np.full(n_symbols, n_bars, dtype=np.int64)
+    lead[symbol[first]] = bar[first]
+    lengths = np.concatenate([lead, following - bar])
+    values = np.concatenate([np.zeros(n_symbols), total])
+    run_symbol = np.concatenate([np.arange(n_symbols), symbol])
+    run_order = np.concatenate([np.full(n_symbols, -1), np.arange(bar.size)])
+    order = np.lexsort((run_order, run_symbol))
+    position = np.ascontiguousarray(np.repeat(values[order], lengths[order]).reshape(n_symbols, n_bars).T)
+    before = np.where(bar > 0, position[np.maximum(bar - 1, 0), symbol], 0.0)
+    moved = np.flatnonzero(total != before)
+    change = np.sort(bar[moved] * n_symbols + symbol[moved])
+    return position, np.divmod(change, n_symbols)
+
+
+def _symbol_rows(run: _Run, strategy_rows: Components) -> Components:
+    """The symbols' PnL (their positions are the sums of their strategies')."""
+    position, moved = symbol_positions(strategy_rows.position, (strategy_rows.leg_bar, strategy_rows.leg_column),
+                                       run.book.symbol, run.members)
+    return components(position, run.market, run.returns, run.symbol_view, run.settings, moved)
+
+
+def _simulate(run: _Run, halted_from: IntArray, previous: _Path | None = None) -> _Path:
+    """One pass under the halts `halted_from`. With `previous` (a pass under fewer or other halts),
+    the PnL is updated where the positions differ from it and `previous` hands its PnL arrays over
+    (only its positions stay valid)."""
+    sides, capped, positions = _positions(run, halted_from)
+    changed = changed_cells(previous.positions.weights, positions.weights) if previous is not None else \
+        np.zeros(0, dtype=np.int64)
+    strategy_rows, strategy_drawdown = _strategy_rows(run, positions, previous, changed)
+    symbol_rows = _symbol_rows(run, strategy_rows)
+    net = portfolio_net(symbol_rows)
+    portfolio = first_drawdown_breach(net[:, None], np.ones(1), run.settings.switches.portfolio_max_drawdown)
+    return _Path(sides, capped, positions, strategy_rows, symbol_rows, net, strategy_drawdown, portfolio, changed)
 
 
 def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -> BacktestResult:
@@ -428,25 +409,21 @@ def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -
         raise ValueError("every strategy needs a horizon >= 1 bar and a nominal weight > 0")
     valid, tradable = _validity(market, settings.execution_mode)
     resumes = stale_resumes(valid, settings.execution_mode, settings.switches.max_stale_bars)
-    tradable_by_strategy = tradable[:, book.symbol]
     returns = symbol_returns(market, settings.execution_mode)
-    onehot = symbol_matrix(book.symbol, n_symbols)
-    resume_bars = [resumes.resume_bars(j) for j in range(n_symbols)]
-    trades = signal_trades(book, resume_bars)
+    resume_bars = resumes.resume_bars_by_symbol()
+    symbols = np.arange(n_symbols)
+    run = _Run(market, book, settings, signal_trades(book, resume_bars), tradable, frozen_cells(tradable, book.symbol),
+               returns, column_returns(returns, book.symbol), column_returns(returns, symbols),
+               symbol_members(book.symbol, n_symbols))
     passes = 0
     sequential = 0
 
-    def simulate(halted_from: IntArray) -> _Path:
+    def simulate(halted_from: IntArray, previous: _Path | None = None) -> _Path:
         nonlocal passes, sequential
         passes += 1
-        targets = _raw_targets(trades, book, n_bars, halted_from)
-        capped = cap_targets(targets, book.symbol, n_symbols, settings.limits)
-        frozen = _freeze(capped.weights, tradable_by_strategy)
-        positions = limit_new_exposure(frozen, tradable_by_strategy, settings.limits.max_new_exposure_per_bar)
-        sequential += positions.sequential_bars
-        strategy_rows = components(positions.weights, market, returns, book.symbol, settings)
-        symbol_rows = components(positions.weights @ onehot, market, returns, np.arange(n_symbols), settings)
-        return _Path(targets, capped, frozen, positions, strategy_rows, symbol_rows)
+        path = _simulate(run, halted_from, previous)
+        sequential += path.positions.sequential_bars
+        return path
 
     # Halts in time order, in batches: every first breach on the current path is applied at once, and
     # those the batch itself could have moved (through the caps, or a portfolio halt before them) are
@@ -465,27 +442,28 @@ def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -
         else:
             batch = [halt for halt in batch if halt.strategy != PORTFOLIO]
         trial_from = _with_halts(halted_from, batch)
-        trial = simulate(trial_from)
-        until = _exact_until(path, trial, trial_from, portfolio_halted or batch[0].strategy == PORTFOLIO,
-                             settings.switches)
+        trial = simulate(trial_from, path)  # `path` hands its PnL arrays over: only its positions stay valid
+        until = _exact_until(trial, trial_from, portfolio_halted or batch[0].strategy == PORTFOLIO)
         kept = [halt for halt in batch if halt.bar <= until]
         halts.extend(kept)
         portfolio_halted = portfolio_halted or any(halt.strategy == PORTFOLIO for halt in kept)
         halted_from = _with_halts(halted_from, kept)
-        path = trial if len(kept) == len(batch) else simulate(halted_from)
-    targets, capped, frozen, positions, strategy_rows, symbol_rows = path
-    scaled = np.abs(positions.weights) < np.abs(frozen) - 1e-15
-    layers = binding_layers(targets, capped, positions.new_exposure_scale, book.symbol, scaled)
+        path = trial if len(kept) == len(batch) else simulate(halted_from, trial)
+    positions = path.positions
+    layers = binding_layers(path.sides, path.capped, positions.new_exposure_scale, book.symbol, positions.cut)
     halts.extend(_stale_halts(positions.weights, resumes.gap_bars, book.symbol))
     halts.sort(key=lambda halt: (halt.bar, halt.strategy, halt.reason))
-    return BacktestResult(strategy_rows, symbol_rows, layers, halts, sequential, passes)
+    return BacktestResult(path.strategy_rows, path.symbol_rows, layers, halts, sequential, passes)
 
 
 def _stale_halts(position: FloatArray, gap_bars: IntArray, symbol: IntArray) -> list[Halt]:
-    """A stale-feed halt for each strategy holding a position into a resume bar."""
-    resume_bar, strategy = np.nonzero((gap_bars[:, symbol] > 0)
-                                      & (np.vstack([np.zeros((1, position.shape[1])), position[:-1]]) != 0))
-    return [Halt(int(s), int(b), "data_staleness", float(gap_bars[b, symbol[s]])) for b, s in zip(resume_bar, strategy)]
+    """A stale-feed halt for each strategy holding a position into a resume bar (resume bars are few:
+    only those cells are looked at)."""
+    resume_bar, resume_symbol = np.divmod(np.flatnonzero(gap_bars > 0), max(gap_bars.shape[1], 1))
+    bar, strategy, _ = cells_by_column(resume_bar, resume_symbol, symbol)
+    held = np.where(bar > 0, position[np.maximum(bar - 1, 0), strategy], 0.0) != 0
+    return [Halt(int(s), int(b), "data_staleness", float(gap_bars[b, symbol[s]]))
+            for b, s in zip(bar[held], strategy[held])]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -556,15 +534,17 @@ def run_target_weights(market: Market, targets: FloatArray, settings: EngineSett
     wanted = np.where(stale, 0.0, targets) if stale.any() else targets
     returns = symbol_returns(market, mode)
     columns = np.arange(n_symbols, dtype=np.int64)
+    view = column_returns(returns, columns)
+    frozen_at = frozen_cells(tradable, columns)
     limits = replace(settings.limits, strategy_max_weight=np.inf)
 
-    def simulate(book: FloatArray) -> tuple[CappedTargets, FloatArray, Positions, Components]:
+    def simulate(book: FloatArray) -> tuple[CappedTargets, Positions, Components]:
         capped = cap_targets(book, columns, n_symbols, limits)
-        frozen = _freeze(capped.weights, tradable)
-        positions = limit_new_exposure(frozen, tradable, limits.max_new_exposure_per_bar)
-        return capped, frozen, positions, components(positions.weights, market, returns, columns, settings)
+        frozen = _freeze(capped.weights, frozen_at)
+        positions = limit_new_exposure(frozen, tradable, columns, limits.max_new_exposure_per_bar)
+        return capped, positions, components(positions.weights, market, returns, view, settings, positions.moved)
 
-    capped, frozen, positions, rows = simulate(wanted)
+    capped, positions, rows = simulate(wanted)
     halts: list[Halt] = []
     breach = first_drawdown_breach(portfolio_net(rows)[:, None], np.ones(1), switches.portfolio_max_drawdown)
     if breach.bar[0] != NO_BREACH:
@@ -573,10 +553,10 @@ def run_target_weights(market: Market, targets: FloatArray, settings: EngineSett
         # Nothing before the breach moves, so the breach stays the first one: one more pass is exact.
         wanted = wanted.copy()
         wanted[bar + 1:] = 0.0
-        capped, frozen, positions, rows = simulate(wanted)
+        capped, positions, rows = simulate(wanted)
     # only a symbol that trades at the bar can be cut by the new-exposure layer there (a frozen one
     # may still sit below its target from an earlier cut)
-    scaled = (np.abs(positions.weights) < np.abs(frozen) - 1e-15) & tradable
+    scaled = positions.cut & tradable
     layers = binding_layers(wanted, capped, positions.new_exposure_scale, columns, scaled)
     halts.extend(_stale_halts(positions.weights, resumes.gap_bars, columns))
     halts.sort(key=lambda halt: (halt.bar, halt.strategy, halt.reason))

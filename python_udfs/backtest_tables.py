@@ -15,8 +15,8 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from python_udfs.backtest_config import BacktestConfig
-from python_udfs.backtest_engine import (PORTFOLIO, BacktestResult, Components, EngineSettings, Market,
-                                         StrategyBook, run_backtest)
+from python_udfs.backtest_engine import PORTFOLIO, BacktestResult, StrategyBook, run_backtest
+from python_udfs.backtest_pnl import Components, EngineSettings, Market
 from python_udfs.cost_model import CostConfig
 from python_udfs.execution_costs import CostInputs
 from python_udfs.risk_allocator import LAYER_NAMES
@@ -140,7 +140,7 @@ def simulation_table(inputs: EngineInputs, result: BacktestResult, mode: str) ->
     tables.append(_rows("symbol", rows, columns, symbol_parts, timestamps, [None] * len(inputs.symbols),
                         list(inputs.symbols), {}, mode))
     # The portfolio books what is known: a symbol's move across a gap is not lost but booked at its
-    # next priced bar, and an unknown funding rate is left out (python_udfs.backtest_engine.portfolio_net).
+    # next priced bar, and an unknown funding rate is left out (python_udfs.backtest_pnl.portfolio_net).
     book = {name: np.nansum(symbol_parts[name], axis=1, keepdims=True) for name in COMPONENTS[1:]}
     book["position"] = np.abs(result.symbols.position).sum(axis=1, keepdims=True)
     book["net"] = result.portfolio_net[:, None]

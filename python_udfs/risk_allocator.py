@@ -28,6 +28,8 @@ IntArray = npt.NDArray[np.int64]
 
 LAYER_NAMES = {0: None, 1: "strategy", 2: "symbol", 3: "portfolio", 4: "new_exposure"}
 _TOLERANCE = 1e-12
+CHANGE_BLOCK_BARS = 8192
+"""Bars per block when looking for changes of weight (the comparison mask stays in the CPU cache)."""
 
 
 class CappedTargets(NamedTuple):
@@ -40,12 +42,15 @@ class CappedTargets(NamedTuple):
 
 
 class Positions(NamedTuple):
-    """Positions after the new-exposure cap, with its scale factor per bar (1 when it did not bind)
-    and the number of bars solved one at a time."""
+    """Positions after the new-exposure cap, with its scale factor per bar (1 when it did not bind),
+    the number of bars solved one at a time, the cells it held below their target (only at those
+    bars) and where the positions change (`weight_changes`, found once for the costs)."""
 
     weights: FloatArray
     new_exposure_scale: FloatArray
     sequential_bars: int
+    cut: npt.NDArray[np.bool_]
+    moved: tuple[IntArray, IntArray]
 
 
 def symbol_matrix(symbol_of: IntArray, n_symbols: int) -> FloatArray:
@@ -55,32 +60,81 @@ def symbol_matrix(symbol_of: IntArray, n_symbols: int) -> FloatArray:
     return onehot
 
 
-def cap_targets(targets: FloatArray, symbol_of: IntArray, n_symbols: int, limits: RiskLimits) -> CappedTargets:
+class Runs(NamedTuple):
+    """The runs of bars [first, last] over which a column's target is non-zero (every non-zero cell
+    in one run), when the caller knows them: they bound each bar's exposure without a scan."""
+
+    column: IntArray
+    first: IntArray
+    last: IntArray
+
+
+def _may_exceed(runs: Runs, largest: FloatArray, columns: npt.NDArray[np.bool_], n_bars: int, limit: float) -> bool:
+    """Whether the sum of |weight| of `columns` can pass `limit` at some bar: the per-bar sum of their
+    largest |weight| over their runs bounds it (with slack for the rounding of that running sum and
+    of the layer's own sums)."""
+    pick = columns[runs.column]
+    weight = largest[runs.column[pick]]
+    marks = np.bincount(runs.first[pick], weights=weight, minlength=n_bars + 1)
+    marks -= np.bincount(runs.last[pick] + 1, weights=weight, minlength=n_bars + 1)
+    total = np.cumsum(marks[:n_bars])
+    slack = 4.0 * (2 * weight.size + n_bars + 1) * np.finfo(np.float64).eps * 2 * float(weight.sum())
+    return bool(total.size) and (float(total.max()) + slack) * (1 + 1e-9) > limit * (1 + _TOLERANCE)
+
+
+def _scale_rows(weights: FloatArray, rows: IntArray, factors: FloatArray, owned: bool) -> FloatArray:
+    """`weights[rows] *= factors` (one row of factors per bar of `rows`): a factor of 1 changes nothing,
+    so only the bars where a layer binds are touched; a copy first unless the array is ours to edit."""
+    if rows.size == 0:
+        return weights
+    out = weights if owned else weights.copy()
+    out[rows] *= factors
+    return out
+
+
+def cap_targets(targets: FloatArray, symbol_of: IntArray, n_symbols: int, limits: RiskLimits,
+                in_place: bool = False, nominal: FloatArray | None = None, runs: Runs | None = None) -> CappedTargets:
     """Layers 1 to 3, for every bar at once; each layer scales all the weights it covers by one
     factor, so the caps never flip a sign or change the ratio between strategies of one symbol. A
-    layer that cannot bind (the largest exposure it could see is within its limit) is skipped."""
+    layer that cannot bind (the largest exposure it could see is within its limit) is skipped, and a
+    layer scales only the bars where it binds. `in_place`: the caller hands `targets` over (one
+    matrix per pass instead of one per layer); otherwise the result may share it when nothing binds.
+    `nominal` (max |target| per column) and `runs` (where targets are non-zero), when the caller
+    knows them, save scans of the matrix."""
     n_bars = targets.shape[0]
-    nominal = np.abs(targets).max(axis=0) if targets.size else np.zeros(targets.shape[1])
+    if nominal is None:
+        nominal = np.maximum(np.abs(targets.max(axis=0)), np.abs(targets.min(axis=0))) if targets.size else \
+            np.zeros(targets.shape[1])
     strategy_scale = np.where(nominal > limits.strategy_max_weight,
                               limits.strategy_max_weight / np.where(nominal > 0, nominal, 1.0), 1.0)
-    weights = targets * strategy_scale if np.any(strategy_scale < 1) else targets
+    weights, owned = targets, in_place
+    if np.any(strategy_scale < 1):
+        weights = np.multiply(targets, strategy_scale, out=targets if in_place else None)
+        owned = True
     largest = nominal * strategy_scale
     symbol_scale = np.ones((n_bars, n_symbols))
     most_per_symbol = np.bincount(symbol_of, weights=largest, minlength=n_symbols)
     onehot = symbol_matrix(symbol_of, n_symbols)
     net = None
-    if np.any(most_per_symbol > limits.symbol_max_net_weight * (1 + _TOLERANCE)):
+    crowded = most_per_symbol > limits.symbol_max_net_weight * (1 + _TOLERANCE)
+    if np.any(crowded) and (runs is None or any(
+            _may_exceed(runs, largest, symbol_of == j, n_bars, limits.symbol_max_net_weight)
+            for j in np.flatnonzero(crowded))):
         net = np.abs(weights @ onehot)
         symbol_scale = np.where(net > limits.symbol_max_net_weight * (1 + _TOLERANCE),
                                 limits.symbol_max_net_weight / np.where(net > 0, net, 1.0), 1.0)
-        weights = weights * symbol_scale[:, symbol_of]
+        rows = np.flatnonzero((symbol_scale != 1).any(axis=1))
+        weights = _scale_rows(weights, rows, symbol_scale[rows][:, symbol_of], owned)
+        owned = owned or rows.size > 0
     portfolio_scale = np.ones(n_bars)
-    if most_per_symbol.sum() > limits.portfolio_max_gross_weight * (1 + _TOLERANCE):
+    if most_per_symbol.sum() > limits.portfolio_max_gross_weight * (1 + _TOLERANCE) and (runs is None or _may_exceed(
+            runs, largest, np.ones(symbol_of.size, dtype=bool), n_bars, limits.portfolio_max_gross_weight)):
         net = np.abs(weights @ onehot) if net is None else net * symbol_scale
         gross = net.sum(axis=1)
         portfolio_scale = np.where(gross > limits.portfolio_max_gross_weight * (1 + _TOLERANCE),
                                    limits.portfolio_max_gross_weight / np.where(gross > 0, gross, 1.0), 1.0)
-        weights = weights * portfolio_scale[:, None]
+        rows = np.flatnonzero(portfolio_scale != 1)
+        weights = _scale_rows(weights, rows, portfolio_scale[rows, None], owned)
     return CappedTargets(weights, strategy_scale, symbol_scale, portfolio_scale)
 
 
@@ -104,40 +158,80 @@ def _step(target: FloatArray, previous: FloatArray, tradable: npt.NDArray[np.boo
     return np.where(tradable, moved, previous), scale
 
 
-def limit_new_exposure(targets: FloatArray, tradable: npt.NDArray[np.bool_], limit: float) -> Positions:
-    """Layer 4 (see the module docstring for the chunked solution). `targets` must already hold
-    still where `tradable` is False (a frozen symbol keeps its target)."""
-    n_bars = targets.shape[0]
-    positions = targets.copy()
+def weight_changes(weights: FloatArray) -> tuple[IntArray, IntArray]:
+    """(bar, column) of every cell whose weight differs from the bar before (the first bar against
+    flat), in row-major order. Compared in blocks of bars, so the mask stays in the CPU cache; the
+    flat positions of a mask are several times faster to find than its 2-D indices."""
+    n_bars, n_columns = weights.shape
+    found = []
+    for start in range(0, n_bars, CHANGE_BLOCK_BARS):
+        stop = min(start + CHANGE_BLOCK_BARS, n_bars)
+        before = weights[start - 1:stop - 1] if start > 0 else np.vstack([np.zeros((1, n_columns)),
+                                                                           weights[:stop - 1]])
+        found.append(np.flatnonzero(weights[start:stop] != before) + start * n_columns)
+    flat = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    bar, column = np.divmod(flat, max(n_columns, 1))
+    return bar, column
+
+
+def _changes_at(weights: FloatArray, rows: IntArray) -> tuple[IntArray, IntArray]:
+    """weight_changes restricted to the bars `rows` (sorted, unique)."""
+    before = np.where((rows > 0)[:, None], weights[np.maximum(rows - 1, 0)], 0.0)
+    local, column = np.nonzero(weights[rows] != before)
+    return rows[local], column
+
+
+def limit_new_exposure(targets: FloatArray, tradable: npt.NDArray[np.bool_], symbol_of: IntArray, limit: float,
+                       in_place: bool = False) -> Positions:
+    """Layer 4 (see the module docstring for the chunked solution). `targets` (bars x columns) must
+    already hold still where column j's symbol `symbol_of[j]` cannot trade (`tradable`: bars x
+    symbols). `in_place`: the caller hands `targets` over and gets the positions in the same array
+    (the bars solved one at a time are few, so their targets are kept aside)."""
+    n_bars, n_columns = targets.shape
+    positions = targets if in_place else targets.copy()
     scale = np.ones(n_bars)
-    if n_bars == 0:
-        return Positions(positions, scale, 0)
+    cut = np.zeros(targets.shape, dtype=bool)
     # the increases of the unconstrained path, computed only where a weight changes
-    changes = np.empty(targets.shape, dtype=bool)
-    changes[0] = targets[0] != 0
-    np.not_equal(targets[1:], targets[:-1], out=changes[1:])
-    bar, column = np.nonzero(changes)
+    bar, column = weight_changes(targets)
     previous = np.where(bar > 0, targets[np.maximum(bar - 1, 0), column], 0.0)
-    increase = np.where(tradable[bar, column], _increase(targets[bar, column], previous)[0], 0.0)
+    increase = np.where(tradable[bar, symbol_of[column]], _increase(targets[bar, column], previous)[0], 0.0)
     free_increase = np.bincount(bar, weights=increase, minlength=n_bars)
     violations = np.flatnonzero(free_increase > limit * (1 + _TOLERANCE))
     sequential = 0
     cursor = 0
+    solved: list[int] = []
     while True:
         pending = violations[np.searchsorted(violations, cursor):]
         if pending.size == 0:
             break
-        bar = int(pending[0])
-        held = positions[bar - 1] if bar > 0 else np.zeros(targets.shape[1])
-        while bar < n_bars:
-            held, scale[bar] = _step(targets[bar], held, tradable[bar], limit)
-            positions[bar] = held
+        row = int(pending[0])
+        held = positions[row - 1] if row > 0 else np.zeros(n_columns)
+        while row < n_bars:
+            target = targets[row].copy()
+            held, scale[row] = _step(target, held, tradable[row, symbol_of], limit)
+            positions[row] = held
+            cut[row] = np.abs(held) < np.abs(target) - 1e-15
+            solved.append(row)
             sequential += 1
-            if np.array_equal(held, targets[bar]):
+            if np.array_equal(held, target):
                 break
-            bar += 1
-        cursor = bar + 1
-    return Positions(positions, scale, sequential)
+            row += 1
+        cursor = row + 1
+    if solved:
+        bar, column = _merge_changes(positions, bar, column, np.asarray(solved, dtype=np.int64))
+    return Positions(positions, scale, sequential, cut, (bar, column))
+
+
+def _merge_changes(positions: FloatArray, bar: IntArray, column: IntArray,
+                   solved: IntArray) -> tuple[IntArray, IntArray]:
+    """The changes of the targets, redone at the bars solved one at a time and the bars after them."""
+    redo = np.union1d(solved, solved + 1)
+    redo = redo[redo < positions.shape[0]]
+    keep = ~np.isin(bar, redo)
+    new_bar, new_column = _changes_at(positions, redo)
+    bar, column = np.concatenate([bar[keep], new_bar]), np.concatenate([column[keep], new_column])
+    order = np.lexsort((column, bar))
+    return bar[order], column[order]
 
 
 def binding_layers(targets: FloatArray, capped: CappedTargets, new_exposure_scale: FloatArray,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from python_udfs.backtest_engine import EngineSettings, Market
+from python_udfs.backtest_pnl import EngineSettings, Market
 from tests.backtest.reference_engine import _leg, cap_new_exposure
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from python_udfs.backtest_config import KillSwitches, RiskLimits
-from python_udfs.backtest_engine import EngineSettings, Market, StrategyBook
+from python_udfs.backtest_engine import StrategyBook
+from python_udfs.backtest_pnl import EngineSettings, Market
 from python_udfs.cost_model import CostConfig
 from python_udfs.execution_costs import CostInputs
 

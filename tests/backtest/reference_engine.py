@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from python_udfs.backtest_engine import EngineSettings, Market, StrategyBook
+from python_udfs.backtest_engine import StrategyBook
+from python_udfs.backtest_pnl import EngineSettings, Market
 
 
 @dataclass

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from python_udfs.backtest_config import KillSwitches
-from python_udfs.backtest_engine import BacktestResult, EngineSettings, Market, StrategyBook, run_backtest
+from python_udfs.backtest_engine import BacktestResult, StrategyBook, run_backtest
+from python_udfs.backtest_pnl import EngineSettings, Market
 from tests.backtest.engine_cases import random_case
 from tests.backtest.reference_engine import as_array, reference_backtest
 
@@ -56,10 +57,10 @@ def test_engine_matches_the_reference_loop(mode: str) -> None:
 def test_engine_in_small_blocks_matches_the_reference_loop(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The running scans work in blocks of bars carrying their state across blocks; blocks of 37 bars
     (not a divisor of the 300 bars) give the same results as the reference."""
-    import python_udfs.backtest_engine as engine
+    import python_udfs.backtest_pnl as pnl
     import python_udfs.kill_switches as switches
 
-    monkeypatch.setattr(engine, "BLOCK_BARS", 37)
+    monkeypatch.setattr(pnl, "BLOCK_BARS", 37)
     monkeypatch.setattr(switches, "BLOCK_BARS", 37)
     for variant in SWITCH_VARIANTS:
         for seed in range(4):
