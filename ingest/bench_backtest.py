@@ -1,11 +1,12 @@
 """Backtest-engine benchmark: bar x strategy updates per second and peak memory of
 python_udfs/backtest_engine.py on one synthetic book (100 strategies, 20 symbols, one year of 5m
-bars), with and without the risk caps and kill switches, against a plain Python loop and against
-vectorbt on a configuration where both models agree (no funding, no caps or halts, fees only).
+bars), with spec-like caps and kill switches, with tight caps that bind on many bars, and with
+neither, against a plain Python loop and against vectorbt on a configuration where both models
+agree (no funding, no caps or halts, fees only).
 
     from ingest.bench_backtest import bench_backtest
     rows = bench_backtest(Path("/tmp/bench"))        # or: python -m ingest.bench_backtest
-    python -m ingest.bench_backtest --engine-only     # the two engine rows only (no baseline, no vectorbt)
+    python -m ingest.bench_backtest --engine-only     # the three engine rows only (no baseline, no vectorbt)
 
 Each measurement runs in a fresh subprocess so its peak RSS is its own. pandas is not a dependency
 of the project: vectorbt (which pulls pandas and numba) is installed only into a throwaway venv under
@@ -18,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ingest.bench_venv import bench_venv_python
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 N_BARS = 105_120  # one year of 5-minute bars
@@ -39,6 +41,8 @@ BASELINE_BARS = 5_000
 REPEATS = 3  # timed runs per measurement, in one process; the fastest is reported (the machine may be busy)
 VECTORBT_INSTALL_TIMEOUT_S = 1800
 VECTORBT_RUN_TIMEOUT_S = 1800
+TIGHT_CAPS = ("caps that bind (strategy 0.01, symbol net 0.02, gross 0.2, new exposure 0.02 per bar) + kill "
+              "switches on, dynamic costs + funding")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -115,7 +119,7 @@ def _load(case: str) -> dict[str, np.ndarray]:
 
 def _inputs(case: dict[str, np.ndarray], variant: str) -> tuple[Any, Any, Any]:
     """Market, book and settings of a variant: `full` (spec-like caps and switches, the real dynamic
-    cost model), `no_limits` (same, caps and switches off), `fees_only` (gap-free prices, no funding,
+    cost model), `tight_caps` (as `full` with caps that bind on many bars), `no_limits` (same, caps and switches off), `fees_only` (gap-free prices, no funding,
     taker fee only, caps and switches off: the vectorbt comparison) and `loop_check` (the loop
     baseline's model: original prices, taker fee and funding, caps and switches off)."""
     from python_udfs.backtest_config import KillSwitches, RiskLimits
@@ -135,6 +139,10 @@ def _inputs(case: dict[str, np.ndarray], variant: str) -> tuple[Any, Any, Any]:
     if variant == "full":
         spec_like = (RiskLimits(0.25, 0.5, 1.0, 0.5), KillSwitches(3, 0.5, 0.25, 3.0, 20))  # spec/backtest.yaml
         settings = EngineSettings("next_open", 1e6, *spec_like, costs)
+    elif variant == "tight_caps":
+        # Caps well inside the book's weights (0.005-0.02 per strategy, ~0.36 gross): every layer binds.
+        tight = (RiskLimits(0.01, 0.02, 0.2, 0.02), KillSwitches(3, 0.5, 0.25, 3.0, 20))
+        settings = EngineSettings("next_open", 1e6, *tight, costs)
     elif variant == "no_limits":
         settings = EngineSettings("next_open", 1e6, no_limits, no_switches, costs)
     elif variant == "fees_only":
@@ -170,6 +178,7 @@ def _best_of(repeats: int, run: Any) -> tuple[Any, list[float]]:
 
 def _measure_engine(case_path: str, variant: str, repeats: str = str(REPEATS)) -> dict[str, Any]:
     from python_udfs.backtest_engine import run_backtest
+    from python_udfs.risk_allocator import LAYER_NAMES
 
     market, book, settings = _inputs(_load(case_path), variant)
     result, times = _best_of(int(repeats), lambda: run_backtest(market, book, settings))
@@ -181,6 +190,8 @@ def _measure_engine(case_path: str, variant: str, repeats: str = str(REPEATS)) -
             "halts": dict(sorted(halts.items())),
             "halted_strategies": len({h.strategy for h in result.halts if h.reason != "data_staleness"}),
             "binding_cells": int(np.count_nonzero(result.binding_layer)),
+            "binding_by_layer": {LAYER_NAMES[int(code)]: int(count) for code, count
+                                 in zip(*np.unique(result.binding_layer[result.binding_layer > 0], return_counts=True))},
             "legs": int(np.count_nonzero(result.strategies.traded)),
             "portfolio_net": float(np.nansum(result.portfolio_net)),
             "strategy_net": [float(x) for x in strategy_total]}
@@ -301,30 +312,6 @@ print(json.dumps({"bars": int(close.shape[0]), "strategies": int(close.shape[1])
 '''
 
 
-def vectorbt_python(venv: Path) -> tuple[Path | None, str]:
-    """The interpreter of a venv with vectorbt, installed on first use (several minutes); None and
-    the reason when it cannot be had (no network, a build error)."""
-    python = venv / "bin" / "python"
-    probe = [str(python), "-c", "import vectorbt"]
-    if python.exists() and subprocess.run(probe, capture_output=True, text=True).returncode == 0:
-        return python, "cached"
-    shutil.rmtree(venv, ignore_errors=True)
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    steps = ([sys.executable, "-m", "venv", str(venv)],
-             [str(python), "-m", "pip", "install", "--quiet", "vectorbt"])
-    for step in steps:
-        try:
-            done = subprocess.run(step, capture_output=True, text=True, timeout=VECTORBT_INSTALL_TIMEOUT_S)
-        except (subprocess.TimeoutExpired, OSError) as error:
-            return None, f"`{' '.join(step[-3:])}`: {type(error).__name__}"
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()
-            return None, f"`{' '.join(step[-3:])}` failed: {tail[-1] if tail else done.returncode}"
-    if subprocess.run(probe, capture_output=True, text=True).returncode != 0:
-        return None, "vectorbt installed but does not import"
-    return python, "installed"
-
-
 def _run_vectorbt(python: Path, script: Path, case: Path, fee: float, capital: float) -> dict[str, Any]:
     out = subprocess.run([str(python), str(script), str(case), repr(fee), repr(capital), str(REPEATS)],
                          capture_output=True, text=True, timeout=VECTORBT_RUN_TIMEOUT_S)
@@ -357,6 +344,7 @@ def _engine_row(name: str, description: str, measured: dict[str, Any]) -> dict[s
             "peak_rss_mb": round(measured["peak_rss_mb"], 1), "passes": measured["passes"],
             "sequential_bars": measured["sequential_bars"], "halts": measured["halts"],
             "halted_strategies": measured["halted_strategies"], "binding_cells": measured["binding_cells"],
+            "binding_by_layer": measured["binding_by_layer"],
             "legs": measured["legs"], "portfolio_net": round(measured["portfolio_net"], 4)}
 
 
@@ -371,7 +359,7 @@ def _vectorbt_row(workdir: Path, data_root: Path, case_path: Path, case: str) ->
                 "(Portfolio.from_orders, target value at weight changes; timed: construction + total_return)"}
     venv = (data_root / "bench" / "vectorbt-venv").resolve()
     print(f"bench: vectorbt comparison (venv {venv}; the first run installs vectorbt, minutes)...", flush=True)
-    python, status = vectorbt_python(venv)
+    python, status = bench_venv_python(venv, "vectorbt", VECTORBT_INSTALL_TIMEOUT_S)
     if python is None:
         return {**row, "status": f"skipped: {status}"}
     script = workdir / "bench_vectorbt.py"
@@ -400,7 +388,7 @@ def _vectorbt_row(workdir: Path, data_root: Path, case_path: Path, case: str) ->
 
 
 def bench_engine(workdir: Path) -> list[dict[str, object]]:
-    """Only the two engine rows of bench_backtest (same case, same measurement), without the loop
+    """Only the three engine rows of bench_backtest (same case, same measurement), without the loop
     baseline and vectorbt: the quick check while working on the engine
     (`python -m ingest.bench_backtest --engine-only`)."""
     case_path = Path(workdir) / "backtest_case.npz"
@@ -408,6 +396,7 @@ def bench_engine(workdir: Path) -> list[dict[str, object]]:
     case = f"{N_STRATEGIES} strategies x {N_SYMBOLS} symbols x {N_BARS:,} 5m bars (1 year)"
     return [_engine_row("engine_full", f"{case}, caps + kill switches on, dynamic costs + funding",
                         _child("engine", str(case_path), "full")),
+            _engine_row("engine_tight_caps", f"{case}, {TIGHT_CAPS}", _child("engine", str(case_path), "tight_caps")),
             _engine_row("engine_no_limits", f"{case}, caps + kill switches off, dynamic costs + funding",
                         _child("engine", str(case_path), "no_limits"))]
 
@@ -423,10 +412,12 @@ def bench_backtest(workdir: Path, data_root: Path | None = None) -> list[dict[st
     case = f"{N_STRATEGIES} strategies x {N_SYMBOLS} symbols x {N_BARS:,} 5m bars (1 year)"
 
     full = _child("engine", str(case_path), "full")
+    tight = _child("engine", str(case_path), "tight_caps")
     no_limits = _child("engine", str(case_path), "no_limits")
     base = _child("loop_baseline", str(case_path), str(BASELINE_BARS))
     results: list[dict[str, object]] = [
         _engine_row("engine_full", f"{case}, caps + kill switches on, dynamic costs + funding", full),
+        _engine_row("engine_tight_caps", f"{case}, {TIGHT_CAPS}", tight),
         _engine_row("engine_no_limits", f"{case}, caps + kill switches off, dynamic costs + funding", no_limits),
         {"stage": "backtest",
          "case": f"numpy_loop_baseline: plain Python loop over bars x strategies (floats), RAN ON A SLICE: first "

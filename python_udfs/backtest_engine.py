@@ -249,18 +249,30 @@ def _with_halts(halted_from: IntArray, halts: list[Halt]) -> IntArray:
     return out
 
 
-def _exact_until(new: _Path, halted_from: IntArray, portfolio_halted: bool) -> int:
-    """The last bar up to which halts found on the path `new` derives from are still exact once a
-    batch of them is applied (giving `new`): before the first position that changed for another
-    reason than a halt of the batch (the caps couple strategies), and not after the portfolio's own
-    first breach on `new`."""
-    n_bars, n_columns = new.positions.weights.shape
-    bar, column = np.divmod(new.changed, n_columns)
-    unexplained = bar[bar <= halted_from[column]]
-    until = int(unexplained.min()) - 1 if unexplained.size else n_bars - 1
-    if not portfolio_halted and new.portfolio_drawdown.bar[0] != NO_BREACH:
-        until = min(until, int(new.portfolio_drawdown.bar[0]))
-    return until
+def _exact_halts(batch: list[Halt], on_trial: list[Halt], n_bars: int) -> list[Halt]:
+    """The halts of `batch` that are exact, given `on_trial`: the first breach of every strategy live
+    before the batch (and of the portfolio, if live) on the path with the whole batch applied.
+
+    A halt at bar h acts from h + 1, and a breach at h depends on the path up to h only. So the
+    batch's path agrees with the true one up to the earliest bar where a halt may be missing or
+    wrong: a breach on it of a strategy outside the batch (the batch moved that strategy's PnL
+    through the caps), or a batch member whose first breach on it is not the one it was halted for
+    (the earlier members moved its PnL first). Up to that bar, each member found again at its own
+    bar for its own reason is exact; the rest are found again on the next pass. The earliest member
+    is always kept (nothing before it changed), so every pass makes progress."""
+    wanted = {halt.strategy: halt for halt in batch}
+    until = n_bars - 1
+    valid: set[int] = set()
+    for halt in on_trial:
+        member = wanted.get(halt.strategy)
+        if member is not None and (halt.bar, halt.reason) == (member.bar, member.reason):
+            valid.add(halt.strategy)
+        else:
+            until = min(until, halt.bar)
+    for member in batch:
+        if member.strategy not in valid:
+            until = min(until, member.bar)
+    return [halt for halt in batch if halt.strategy in valid and halt.bar <= until]
 
 
 class _Run(NamedTuple):
@@ -433,24 +445,32 @@ def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -
     portfolio_halted = False
     halts: list[Halt] = []
     path = simulate(halted_from)
-    while True:
-        batch = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
-        if not batch:
-            break
-        if batch[0].strategy == PORTFOLIO:
-            batch = [halt for halt in batch if halt.bar <= batch[0].bar]
+    found = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
+    while found:
+        if found[0].strategy == PORTFOLIO:
+            batch = [halt for halt in found if halt.bar <= found[0].bar]
         else:
-            batch = [halt for halt in batch if halt.strategy != PORTFOLIO]
-        trial_from = _with_halts(halted_from, batch)
-        trial = simulate(trial_from, path)  # `path` hands its PnL arrays over: only its positions stay valid
-        until = _exact_until(trial, trial_from, portfolio_halted or batch[0].strategy == PORTFOLIO)
-        kept = [halt for halt in batch if halt.bar <= until]
+            batch = [halt for halt in found if halt.strategy != PORTFOLIO]
+        trial = simulate(_with_halts(halted_from, batch), path)  # `path` hands its PnL arrays over
+        on_trial = _breaches(trial, book, halted_from, portfolio_halted, settings.switches)
+        kept = _exact_halts(batch, on_trial, n_bars)
         halts.extend(kept)
         portfolio_halted = portfolio_halted or any(halt.strategy == PORTFOLIO for halt in kept)
         halted_from = _with_halts(halted_from, kept)
-        path = trial if len(kept) == len(batch) else simulate(halted_from, trial)
+        if len(kept) == len(batch):
+            # The trial is the path under the kept halts: its breaches are those of on_trial still live.
+            path = trial
+            now_halted = {halt.strategy for halt in kept}
+            found = [halt for halt in on_trial if halt.strategy not in now_halted
+                     and not (halt.strategy == PORTFOLIO and portfolio_halted)]
+        else:
+            path = simulate(halted_from, trial)
+            found = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
     positions = path.positions
-    layers = binding_layers(path.sides, path.capped, positions.new_exposure_scale, book.symbol, positions.cut)
+    # As in run_target_weights: a strategy whose symbol cannot trade at the bar is not cut by the
+    # new-exposure layer there, though it may still sit below its target from an earlier cut.
+    scaled = positions.cut & tradable[:, book.symbol]
+    layers = binding_layers(path.sides, path.capped, positions.new_exposure_scale, book.symbol, scaled)
     halts.extend(_stale_halts(positions.weights, resumes.gap_bars, book.symbol))
     halts.sort(key=lambda halt: (halt.bar, halt.strategy, halt.reason))
     return BacktestResult(path.strategy_rows, path.symbol_rows, layers, halts, sequential, passes)

@@ -56,7 +56,8 @@ def cap_new_exposure(held: list[float], wanted: list[float], tradable: list[bool
                      limit: float) -> tuple[list[float], list[float]]:
     """Layer 4, position by position: the increase in |position| (all of it on a flip) of tradable
     positions, scaled down together when the bar's total exceeds `limit`. Returns the new
-    positions and each one's layer-4 factor (the scale where it increased, else 1.0)."""
+    positions and each one's layer-4 factor (the scale where it cut the position by more than float
+    noise, else 1.0: a held 0.12 that the layers above recompute as 0.12 + 1e-17 is not cut by it)."""
     increase = []
     for h, w, t in zip(held, wanted, tradable):
         same = h == 0 or (w > 0) == (h > 0) or w == 0
@@ -70,7 +71,7 @@ def cap_new_exposure(held: list[float], wanted: list[float], tradable: list[bool
             new.append((h if same else 0.0) + math.copysign(1.0, w) * scale * more)
         else:
             new.append(w)
-        factors.append(scale if more > 0 else 1.0)
+        factors.append(scale if more > 0 and abs(new[-1]) < abs(w) - 1e-15 else 1.0)
     return new, factors
 
 
