@@ -7,7 +7,11 @@ in the same run and checked to agree.
     rows = bench_features(Path("/tmp/bench"), symbols=20, days=730)   # ~4.2M perp + 4.2M spot bars
 
 Each measurement runs in a fresh subprocess so its peak RSS is its own (dbt and DuckDB included).
-pandas is not a dependency: the baseline is numpy, vectorised per symbol (no loop over bars).
+Two baselines of the subset: numpy, vectorised per symbol (no loop over bars), and pandas as one
+would write it (groupby per symbol, rolling windows, merge_asof). pandas is not a dependency of the
+project: it is installed only into a throwaway venv under `$BACKTEST_DATA_ROOT/bench/pandas-venv`,
+kept between runs, as ingest/bench_backtest.py does for vectorbt; when it cannot be installed the
+subset row says so and the bench goes on.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ingest.bench_venv import bench_venv_python
 from ingest.kinds import KINDS, lake_dir
 from ingest.lake import lake_root, write_parquet_atomic
 
@@ -31,6 +36,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 BAR = timedelta(minutes=5)
 SUBSET_WINDOWS = (12, 48, 288, 2016)
 SUBSET_HORIZONS = (1, 3, 12, 48, 288)
+PANDAS_INSTALL_TIMEOUT_S = 900
+PANDAS_RUN_TIMEOUT_S = 1800
 
 
 # --------------------------------------------------------------------------------------------------
@@ -264,10 +271,10 @@ def numpy_subset(close: np.ndarray, is_gap: np.ndarray, volume: np.ndarray, quot
 
 
 def _load_symbol_arrays(conn: Any) -> tuple[list[str], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    bars = conn.execute("select symbol, epoch_us(available_at) as available_us, close, is_gap, volume, quote_volume "
-                        "from fct_bars order by symbol, ts").to_arrow_table()
-    funding = conn.execute("select symbol, epoch_us(available_at) as available_us, funding_rate "
-                           "from stg_binance__funding order by symbol, available_at").to_arrow_table()
+    bars = conn.sql("select symbol, epoch_us(available_at) as available_us, close, is_gap, volume, quote_volume "
+                    "from fct_bars order by symbol, ts").to_arrow_table()
+    funding = conn.sql("select symbol, epoch_us(available_at) as available_us, funding_rate "
+                       "from stg_binance__funding order by symbol, available_at").to_arrow_table()
     b = {name: bars[name].to_numpy(zero_copy_only=False) for name in bars.column_names}
     f = {name: funding[name].to_numpy(zero_copy_only=False) for name in funding.column_names}
     for column in ("close", "volume", "quote_volume", "funding_rate"):
@@ -298,22 +305,129 @@ def _measure_numpy(warehouse: str, check: str = "1") -> dict[str, Any]:
             results.setdefault(name, []).append(array)
     computed = time.perf_counter()
     ours = {name: np.concatenate(arrays) for name, arrays in results.items()}
-    max_abs_diff = None
-    if check == "1":
-        names = list(ours)
-        sql = conn.execute(f"select {', '.join(names)} from bench_subset_sql order by symbol, ts").to_arrow_table()
-        diffs = []
-        for name in names:
-            theirs = np.asarray(sql[name].to_numpy(zero_copy_only=False), dtype=np.float64)
-            both = np.isfinite(theirs) & np.isfinite(ours[name])
-            if not np.array_equal(np.isfinite(theirs), np.isfinite(ours[name])):
-                raise AssertionError(f"benchmark subset: NULL pattern of {name} differs between SQL and numpy")
-            scale = np.maximum(1.0, np.abs(theirs[both]))
-            diffs.append(float(np.max(np.abs(theirs[both] - ours[name][both]) / scale)) if both.any() else 0.0)
-        max_abs_diff = max(diffs)
     conn.close()
+    max_abs_diff = _compare_with_sql(warehouse, ours, "numpy") if check == "1" else None
     return {"rows": int(len(b["close"])), "load_seconds": loaded - started, "compute_seconds": computed - loaded,
             "seconds": computed - started, "max_rel_diff_vs_sql": max_abs_diff}
+
+
+PANDAS_SCRIPT = r'''
+"""Run by the throwaway pandas venv: python this.py inputs.npz results.npz -> one JSON line. The
+benchmark subset written as one would in pandas: per-symbol groupby shifts and rolling windows
+(NaN unless the whole window is present, pandas' default min_periods), a backward merge_asof of the
+funding rates on their availability time, then the same lookback mask as the SQL (NULL unless the
+lookback + 1 bars ending at the bar are gap-free)."""
+import json, resource, sys, time
+import numpy as np
+import pandas as pd
+
+inputs = np.load(sys.argv[1])
+HORIZONS, WINDOWS = [int(h) for h in inputs["horizons"]], [int(w) for w in inputs["windows"]]
+started = time.perf_counter()
+bars = pd.DataFrame({name: inputs[name] for name in ("symbol", "available_us", "close", "is_gap", "volume",
+                                                     "quote_volume")})
+funding = pd.DataFrame({"symbol": inputs["funding_symbol"], "available_us": inputs["funding_available_us"],
+                        "funding_rate": inputs["funding_rate"]})
+loaded = time.perf_counter()
+for column in ("close", "volume", "quote_volume"):
+    bars[column] = bars[column].mask(bars["is_gap"])
+bars["row"] = np.arange(len(bars))
+asof = pd.merge_asof(bars.sort_values("available_us"), funding.sort_values("available_us"), on="available_us",
+                     by="symbol", direction="backward").sort_values("row")
+bars["funding_asof"] = asof["funding_rate"].to_numpy()
+bars["funding_asof"] = bars["funding_asof"].mask(bars["is_gap"])
+by_symbol = bars.groupby("symbol", sort=False)
+out = {}
+for h in HORIZONS:
+    out[f"ret_{h}"] = np.log(bars["close"] / by_symbol["close"].shift(h))
+returns = out["ret_1"].groupby(bars["symbol"], sort=False)
+for w in WINDOWS:
+    out[f"rv_{w}"] = returns.transform(lambda s, w=w: s.rolling(w).std())
+
+def zscore(column, n):
+    grouped = bars.groupby("symbol", sort=False)[column]
+    mean = grouped.transform(lambda s: s.rolling(n).mean())
+    std = grouped.transform(lambda s: s.rolling(n).std())
+    return (bars[column] - mean) / std
+
+out["volume_z_288"] = zscore("volume", 288)
+out["quote_volume_z_288"] = zscore("quote_volume", 288)
+out["funding_asof_z_2016"] = zscore("funding_asof", 2016)
+index = bars.groupby("symbol", sort=False).cumcount()
+last_gap = index.where(bars["is_gap"], -1).groupby(bars["symbol"], sort=False).cummax()
+clean_run = index - last_gap
+lookbacks = {**{f"ret_{h}": h for h in HORIZONS}, **{f"rv_{w}": w for w in WINDOWS}, "volume_z_288": 287,
+             "quote_volume_z_288": 287, "funding_asof_z_2016": 2015}
+result = {name: values.where(np.isfinite(values) & (clean_run > lookbacks[name])).to_numpy(dtype=np.float64)
+          for name, values in out.items()}
+computed = time.perf_counter()
+np.savez(sys.argv[2], **result)
+print(json.dumps({"rows": len(bars), "load_seconds": loaded - started, "compute_seconds": computed - loaded,
+                  "seconds": computed - started, "pandas": pd.__version__,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+
+def _export_subset_inputs(warehouse: str, path: Path) -> None:
+    """The bars and funding rates the subset reads, as numpy arrays (symbol as integer codes) for the
+    pandas venv, which has no DuckDB."""
+    import duckdb
+
+    conn = duckdb.connect(warehouse, read_only=True)
+    symbols, b, f = _load_symbol_arrays(conn)
+    conn.close()
+    codes = {symbol: code for code, symbol in enumerate(symbols)}
+    np.savez(path, symbol=np.array([codes[s] for s in b["symbol"]], dtype=np.int32),
+             available_us=b["available_us"].astype(np.int64), close=b["close"], is_gap=b["is_gap"].astype(bool),
+             volume=b["volume"], quote_volume=b["quote_volume"],
+             funding_symbol=np.array([codes.get(s, -1) for s in f["symbol"]], dtype=np.int32),
+             funding_available_us=f["available_us"].astype(np.int64), funding_rate=f["funding_rate"],
+             horizons=np.array(SUBSET_HORIZONS), windows=np.array(SUBSET_WINDOWS))
+
+
+def _compare_with_sql(warehouse: str, ours: dict[str, np.ndarray], baseline: str) -> float:
+    """Largest relative difference between `ours` (rows ordered by symbol, ts) and the SQL subset;
+    raises when a NULL pattern differs."""
+    import duckdb
+
+    conn = duckdb.connect(warehouse, read_only=True)
+    names = list(ours)
+    sql = conn.sql(f"select {', '.join(names)} from bench_subset_sql order by symbol, ts").to_arrow_table()
+    conn.close()
+    diffs = []
+    for name in names:
+        theirs = np.asarray(sql[name].to_numpy(zero_copy_only=False), dtype=np.float64)
+        if not np.array_equal(np.isfinite(theirs), np.isfinite(ours[name])):
+            raise AssertionError(f"benchmark subset: NULL pattern of {name} differs between SQL and {baseline}")
+        both = np.isfinite(theirs)
+        scale = np.maximum(1.0, np.abs(theirs[both]))
+        diffs.append(float(np.max(np.abs(theirs[both] - ours[name][both]) / scale)) if both.any() else 0.0)
+    return max(diffs)
+
+
+def pandas_baseline(warehouse: str, workdir: Path, venv: Path) -> dict[str, Any]:
+    """The subset in pandas (PANDAS_SCRIPT) in its own venv and process, checked against the SQL
+    subset; {'status': 'skipped: ...'} when pandas cannot be installed or run."""
+    python, status = bench_venv_python(venv, "pandas", PANDAS_INSTALL_TIMEOUT_S)
+    if python is None:
+        return {"status": f"skipped: {status}"}
+    script, inputs, results = workdir / "bench_pandas.py", workdir / "subset_inputs.npz", workdir / "subset_pandas.npz"
+    script.write_text(PANDAS_SCRIPT)
+    started = time.perf_counter()
+    _export_subset_inputs(warehouse, inputs)
+    exported = time.perf_counter() - started
+    try:
+        out = subprocess.run([str(python), str(script), str(inputs), str(results)], capture_output=True, text=True,
+                             timeout=PANDAS_RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired as error:
+        return {"status": f"skipped: {type(error).__name__}"}
+    if out.returncode != 0:
+        return {"status": f"skipped: pandas run failed: {out.stderr.strip()[-300:]}"}
+    measured = json.loads(out.stdout.strip().splitlines()[-1])
+    with np.load(results) as values:
+        ours = {name: values[name] for name in values.files}
+    return {**measured, "export_seconds": exported, "status": f"ok (venv {status}, pandas {measured['pandas']})",
+            "max_rel_diff_vs_sql": _compare_with_sql(warehouse, ours, "pandas")}
 
 
 def _child(kind: str, *args: str) -> dict[str, Any]:
@@ -343,11 +457,17 @@ def discovery_counts(data_root: Path) -> dict[str, Any]:
     return {"hypotheses_planned": planned, "hypotheses_tested": tested, "fired_events": events}
 
 
+def default_pandas_venv() -> Path:
+    """Where `make bench` keeps the pandas venv between runs."""
+    return (Path(os.environ.get("BACKTEST_DATA_ROOT", "data")) / "bench" / "pandas-venv").resolve()
+
+
 def bench_features(workdir: Path, symbols: int = 20, days: int = 730, seed: int = 0,
-                   memory_limit: str | None = "3GB") -> list[dict[str, object]]:
+                   memory_limit: str | None = "3GB", pandas_venv: Path | None = None) -> list[dict[str, object]]:
     """Build the feature stage on a synthetic lake under `workdir` and return result rows (same
     shape as ingest/bench.py): the feature stage (`dbt run -s tag:features`: calendar, 11 blocks,
-    fct_features, dim_states) and the subset, SQL vs numpy. DuckDB runs with `memory_limit`."""
+    fct_features, dim_states) and the subset, SQL vs numpy and pandas. DuckDB runs with `memory_limit`;
+    pandas runs from the venv `pandas_venv` (default_pandas_venv() when None)."""
     data_root = Path(workdir) / "features_lake"
     write_bench_profile(data_root, memory_limit)
     started = time.perf_counter()
@@ -361,6 +481,7 @@ def bench_features(workdir: Path, symbols: int = 20, days: int = 730, seed: int 
     warehouse = str(data_root / "warehouse.duckdb")
     sql = _child("sql_subset", warehouse, memory_limit or "")
     base = _child("numpy", warehouse)
+    pandas = pandas_baseline(warehouse, Path(workdir), pandas_venv or default_pandas_venv())
     rows = base["rows"]
     bars = counts["perp_bars"] + counts["spot_bars"]
     case = f"{symbols} symbols x {days} days of 5m perp + spot bars"
@@ -395,6 +516,14 @@ def bench_features(workdir: Path, symbols: int = 20, days: int = 730, seed: int 
         "baseline_peak_rss_mb": round(base["peak_rss_mb"], 1),
         "speedup_vs_baseline": round(base["seconds"] / sql["seconds"], 2),
         "max_rel_diff_vs_baseline": base["max_rel_diff_vs_sql"],
+        "pandas_baseline": pandas["status"],
+        **({} if "seconds" not in pandas else {
+            # Like the numpy baseline: from the warehouse (exported to arrays for the venv) + compute.
+            "pandas_rows_per_s": round(rows / (pandas["export_seconds"] + pandas["seconds"])),
+            "pandas_compute_only_rows_per_s": round(rows / pandas["compute_seconds"]),
+            "pandas_peak_rss_mb": round(pandas["peak_rss_mb"], 1),
+            "speedup_vs_pandas": round((pandas["export_seconds"] + pandas["seconds"]) / sql["seconds"], 2),
+            "max_rel_diff_vs_pandas": pandas["max_rel_diff_vs_sql"]}),
     }]
     return results
 

@@ -22,6 +22,7 @@ The SQL entry points `feature_plan_json(block)`, `state_plan_json()` and `featur
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from python_udfs.feature_vocabulary import (
     analyze,
     ema_kernel_bars,
 )
-from python_udfs.spec_registry import SpecError
+from python_udfs.spec_registry import SpecError, spec_dir
 
 CALENDAR_MODEL = "int_calendar__bar_context"
 BAR_INDEX = "__bar_index"
@@ -55,6 +56,31 @@ NAN = "cast('nan' as double)"
 def frame(n: int) -> str:
     """The last n bars of the symbol, current bar included (a regular grid: rows = bars)."""
     return f"({SERIES} rows between {n - 1} preceding and current row)"
+
+
+def last_index(condition: str) -> str:
+    """Bar index of the latest bar of the symbol, this one included, where `condition` holds (NULL
+    if none): `last_index(c) > __bar_index - n` asks whether c held in the last n bars."""
+    return (f"max(case when {condition} then {BAR_INDEX} end) over "
+            f"({SERIES} rows between unbounded preceding and current row)")
+
+
+def pct_rank_sql(x: str, n: int) -> str:
+    """window_sql's pct_rank of a finite-or-NULL `x`, with "a value of the window is missing" asked
+    of a running maximum of bar indices (one cheap pass, as rows are bars: every symbol's grid is
+    regular) instead of a maximum over the n-bar frame (a sliding-window tree)."""
+    missing = f"(case when {last_index(f'{x} is null')} > {BAR_INDEX} - {n} then {NAN} else 0.0 end)"
+    return f"nullif((percent_rank(order by {x}) over {frame(n)} + {missing}), {NAN})"
+
+
+def consecutive_sql(c: str, n: int) -> str:
+    """window_sql's consecutive(c, n) with the latest unknown and the latest false bar found by
+    running maxima of bar indices instead of one maximum over the n-bar frame (see pct_rank_sql)."""
+    latest_false = last_index(f"not {c}")
+    last_false = (f"(case when {last_index(f'{c} is null')} > {BAR_INDEX} - {n} then cast('inf' as double) "
+                  f"when {latest_false} > {BAR_INDEX} - {n} then cast({latest_false} as double) "
+                  f"else cast('-inf' as double) end)")
+    return f"nullif(least({n}.0, {BAR_INDEX} - {last_false}), cast('-inf' as double))"
 
 
 def nan_if_null(sql: str) -> str:
@@ -212,8 +238,7 @@ def _window_sql(call: Call, args: list[str]) -> str:
     if fn in ("xs_mean", "xs_std", "xs_sum"):
         # The symbols' values collected in symbol order and reduced sequentially: a float sum in
         # a fixed order, so the result does not depend on how threads split the bar's rows.
-        reduce = {"xs_mean": "list_avg", "xs_std": "list_stddev_samp", "xs_sum": "list_sum"}[fn]
-        return f"{reduce}(list({args[0]} order by symbol) {xs})"
+        return f"{LIST_REDUCTIONS[fn]}(list({args[0]} order by symbol) {xs})"
     if fn == "xs_rank":
         x = args[0]
         return (f"(case when {x} is not null then percent_rank() over ({CROSS_SECTION} order by {x} asc nulls last)"
@@ -227,6 +252,11 @@ NAN_RESULT_FUNCTIONS = frozenset({"rolling_mean", "rolling_sum", "rolling_std", 
                                   "rolling_min", "rolling_count", "rolling_cov", "rolling_corr", "rolling_beta",
                                   "zscore", "pct_rank", "ema"})
 """Window functions whose result is NaN when a value in the window is missing (see window_sql)."""
+
+LIST_REDUCTIONS = {"xs_mean": "list_avg", "xs_std": "list_stddev_samp", "xs_sum": "list_sum"}
+XS_VALUES = "__xs_values"
+"""Per bar: every symbol's arguments of one layer's list reductions, as structs ordered by symbol."""
+SYMBOL_RANK = "__symbol_rank"
 
 SERIES_AGGREGATES = {"rolling_mean": "avg", "rolling_sum": "sum", "rolling_std": "stddev_samp",
                      "rolling_var": "var_samp", "rolling_max": "max"}
@@ -244,6 +274,8 @@ class Emitted:
     sql: str
     level: int
     windowed: bool
+    finite: bool = False
+    """Finite or NULL on every row (a stored or masked number): missing is then just NULL."""
 
 
 @dataclass
@@ -262,17 +294,31 @@ class BlockPlanner:
     upstream: dict[str, dict[str, None]] = field(default_factory=dict)
     current: str = ""
     placed: dict[str, int] = field(default_factory=dict)
+    feature_block: bool = False
+    """Planning a stored feature block (compile_block): cheaper SQL for the same values, bit for
+    bit - cross-section aggregates grouped per ts (_cross_section_sql), window-missing checks from
+    a running index and long maxima from daily ones (_series_sql), a window shared by two layers
+    computed once (_reuse_windows). The event and alpha planners keep the plain window forms."""
+    xs_aggregates: dict[int, dict[str, str]] = field(default_factory=dict)
+    """level -> aggregate SQL -> column name, computed per ts over the layer before `level`."""
+    xs_values: dict[int, dict[str, str]] = field(default_factory=dict)
+    """level -> argument SQL -> field of the symbol-ordered list the list reductions read."""
+    series_windows: dict[str, int] = field(default_factory=dict)
+    """SQL of every series window call of a feature block -> the layer it can be computed in."""
+    window_columns: dict[str, str] = field(default_factory=dict)
+    """SQL of a series window call -> the column holding it for later layers (_reuse_windows)."""
 
     def plan(self) -> dict[str, Any]:
         features = self.catalog.block(self.block)
-        self.layers[1].append((LAST_BAD, self._last_bad_sql()))
-        self.available[LAST_BAD] = 1
         for feature in features:
             self.current = feature.name
             emitted = self.emit(feature.tree)
             level = max(emitted.level, 1)
             self._place(feature.name, emitted.sql, level)
             self.placed[feature.name] = level
+        # First in layer 1 (no emitted expression reads it: masks are evaluated a layer later).
+        self.layers[1].insert(0, (LAST_BAD, self._last_bad_sql(features)))
+        self.available[LAST_BAD] = 1
         return self._render(features)
 
     # -- emission ---------------------------------------------------------------------------------
@@ -292,9 +338,68 @@ class BlockPlanner:
             # A window cannot contain a window: compute such an argument one layer earlier. Cross-
             # section arguments that are not plain columns are hoisted too, so they arrive finite-or-NULL.
             if arg.windowed or (cross_section and not isinstance(original, (Ref, Const))):
-                arg = self._hoist(arg, original)
+                grouped = cross_section and self.feature_block and not arg.windowed
+                arg = self._finite(arg, original) if grouped else self._hoist(arg, original)
             ready.append(arg)
-        return Emitted(window_sql(node, [a.sql for a in ready]), max((a.level for a in ready), default=1), True)
+        level = max((a.level for a in ready), default=1)
+        if self.feature_block and cross_section:
+            return Emitted(self._cross_section_sql(node, [a.sql for a in ready], level), level, True)
+        if self.feature_block:
+            sql, level = self._series_sql(node, ready, level)
+            self.series_windows.setdefault(sql, level)
+            return Emitted(sql, level, True)
+        return Emitted(window_sql(node, [a.sql for a in ready]), level, True)
+
+    def _series_sql(self, call: Call, args: list[Emitted], level: int) -> tuple[str, int]:
+        """A series window function and the layer it is computed in: window_sql, or one of three
+        cheaper forms of the same values."""
+        fn, n = call.fn, int(call.params[0]) if call.params else 0
+        day = 24 * 60 // self.catalog.bar_interval_minutes
+        if fn == "pct_rank" and args[0].finite:
+            return pct_rank_sql(args[0].sql, n), level
+        if fn == "consecutive":
+            return consecutive_sql(args[0].sql, n), level
+        if fn in ("rolling_max", "rolling_min") and n > day and n % day == 0:
+            return self._long_extreme_sql(fn, args[0].sql, n, day, level), level + 1
+        return window_sql(call, [a.sql for a in args]), level
+
+    def _long_extreme_sql(self, fn: str, x: str, n: int, day: int, level: int) -> str:
+        """rolling_max / rolling_min over whole days (n a multiple of a day's bars, longer than a
+        day): the greatest of the daily maxima ending every day back, read one layer later with
+        `lag` (NULL before the symbol's start, skipped by greatest; NaN wins, as in max). A maximum
+        is exact in any grouping, the daily window is usually computed anyway, and DuckDB's sliding
+        maximum costs about three times more over a week than over a day."""
+        sign = "" if fn == "rolling_max" else "-"
+        daily = self._window_column(f"max({sign}{nan_if_null(x)}) over {frame(day)}", level)
+        days = [daily] + [f"lag({daily}, {k * day}) over ({SERIES})" for k in range(1, n // day)]
+        return f"nullif({sign}greatest({', '.join(days)}), {NAN})"
+
+    def _cross_section_sql(self, call: Call, args: list[str], level: int) -> str:
+        """A cross-section function from per-ts aggregates (the same values as window_sql's).
+
+        A window over (partition by ts) hands every row its bar's whole list of symbols' values
+        before reducing it; grouping by ts builds each bar's list once. The list reductions read
+        one list per bar of every argument, ordered by symbol (list_sort of structs led by the
+        symbol's rank), so they add in the same order as `list(x order by symbol)`: identical floats."""
+        fn, x = call.fn, args[0] if args else ""
+        if fn == "xs_count":
+            return self._xs_aggregate(level, f"count({x})")
+        if fn in LIST_REDUCTIONS:
+            field_name = self.xs_values.setdefault(level, {}).setdefault(x, f"v{len(self.xs_values[level]) + 1}")
+            return self._xs_aggregate(
+                level, f"{LIST_REDUCTIONS[fn]}(list_transform({XS_VALUES}, lambda v: v.{field_name}))")
+        if fn == "symbol_value":
+            return self._xs_aggregate(level, f"max(case when symbol = {literal(call.params[0])} then {x} end)")
+        if fn == "xs_rank":
+            everyone = self._xs_aggregate(level, "count(*)")
+            present = self._xs_aggregate(level, f"count({x})")
+            return (f"(case when {x} is not null then percent_rank() over ({CROSS_SECTION} order by {x} asc "
+                    f"nulls last) * ({everyone} - 1) / ({present} - 1) end)")
+        raise SpecError(f"no SQL for cross-section function '{fn}'")
+
+    def _xs_aggregate(self, level: int, sql: str) -> str:
+        columns = self.xs_aggregates.setdefault(level, {})
+        return columns.setdefault(sql, f"__xs{level}_{len(columns) + 1}")
 
     def _ref(self, name: str) -> Emitted:
         column = self.inputs.get(name)
@@ -307,8 +412,9 @@ class BlockPlanner:
             raise SpecError(f"{self.block}: unknown column or feature '{name}'")
         if feature.block != self.block:
             self.upstream.setdefault(feature.block, {})[name] = None
-            return Emitted(name, 1, False)
-        return Emitted(masked(name, feature.lookback_bars, feature.type), self.available[name] + 1, False)
+            return Emitted(name, 1, False, feature.type == NUMBER)
+        return Emitted(masked(name, feature.lookback_bars, feature.type), self.available[name] + 1, False,
+                       feature.type == NUMBER)
 
     def _hoist(self, arg: Emitted, original: Node) -> Emitted:
         name = self.helper_names.get(arg.sql)
@@ -317,8 +423,16 @@ class BlockPlanner:
             self.helper_names[arg.sql] = name
             self._place(name, arg.sql, max(arg.level, 1))
             self.helper_types[name] = NUMBER if self._is_numeric(original) else BOOLEAN
-        sql = f"(case when isfinite({name}) then {name} end)" if self.helper_types[name] == NUMBER else name
-        return Emitted(sql, self.available[name] + 1, False)
+        numeric = self.helper_types[name] == NUMBER
+        sql = f"(case when isfinite({name}) then {name} end)" if numeric else name
+        return Emitted(sql, self.available[name] + 1, False, numeric)
+
+    def _finite(self, arg: Emitted, original: Node) -> Emitted:
+        """A row-wise argument of a grouped cross-section aggregate, finite-or-NULL as a hoisted
+        helper would be read, computed inside the per-ts aggregate instead of a layer earlier."""
+        if not self._is_numeric(original):
+            return arg
+        return Emitted(f"(case when isfinite({arg.sql}) then {arg.sql} end)", arg.level, False, True)
 
     def _is_numeric(self, node: Node) -> bool:
         def resolve(ref: str) -> tuple[str, int]:
@@ -330,25 +444,67 @@ class BlockPlanner:
         return analyze(node, resolve).type == NUMBER
 
     def _place(self, name: str, sql: str, level: int) -> None:
+        if self.feature_block:
+            sql = self._reuse_windows(sql, level)
         while len(self.layers) <= level:
             self.layers.append([])
         self.layers[level].append((name, sql))
         self.available[name] = level
 
+    def _reuse_windows(self, sql: str, level: int) -> str:
+        """`sql`, placed in layer `level`, with every series window call it shares with an earlier
+        layer read from a column of that layer instead of being computed (sorted, aggregated)
+        again: the same SQL over the same rows, so the same value. Within one layer DuckDB already
+        computes identical window expressions once."""
+        for window, computed_at in self.series_windows.items():
+            if computed_at < level and window in sql:
+                sql = sql.replace(window, self._window_column(window, computed_at))
+        return sql
+
+    def _window_column(self, window: str, level: int) -> str:
+        """A column of layer `level` holding `window` as computed (NaN included), for later layers."""
+        column = self.window_columns.get(window)
+        if column is None:
+            column = f"__w{len(self.window_columns) + 1}"
+            self.window_columns[window] = column
+            self._place(column, window, level)
+        return column
+
     # -- rendering --------------------------------------------------------------------------------
 
-    def _last_bad_sql(self) -> str:
+    def _last_bad_sql(self, features: list[FeatureDef]) -> str:
         """Bar index of the latest gap at or before this bar, or the bar before the symbol's first
         (so `__bar_index - __last_bad` counts the clean bars ending here). One running max; the
-        first bar comes from a per-symbol aggregate joined in layer 0."""
+        first bar comes from a per-symbol aggregate joined in layer 0.
+
+        A block that computes no window and whose features all have lookback 0 only ever asks
+        `__bar_index - __last_bad > 0`, i.e. "this bar is not a gap": it gets that from the row
+        itself, so the block needs no sort at all (the context block: calendar columns)."""
+        if not self._has_windows() and all(f.lookback_bars == 0 for f in features):
+            return f"(case when is_gap then {BAR_INDEX} else {BAR_INDEX} - 1 end)"
         running = f"({SERIES} rows between unbounded preceding and current row)"
         return f"greatest(max(case when is_gap then {BAR_INDEX} end) over {running}, {FIRST_INDEX} - 1)"
+
+    def _has_windows(self) -> bool:
+        return any(" over " in sql for columns in self.layers for _, sql in columns)
+
+    def _symbol_starts(self) -> dict[str, str]:
+        """Per-symbol columns joined in layer 0: the first bar (for __last_bad's window) and the
+        symbol's rank in symbol order (what the grouped cross-section lists are sorted by: an
+        integer sorts cheaper than the name and gives the same order)."""
+        seconds = self.catalog.bar_interval_minutes * 60
+        columns = {}
+        if self._has_windows():
+            columns[FIRST_INDEX] = f"cast(epoch(min(ts)) // {seconds} as bigint)"
+        if any(self.xs_values.values()):
+            columns[SYMBOL_RANK] = "row_number() over (order by symbol)"
+        return columns
 
     def _base_sql(self) -> str:
         seconds = self.catalog.bar_interval_minutes * 60
         columns = ["bars.symbol", "bars.ts", "bars.is_gap",
-                   f"cast(epoch(bars.ts) // {seconds} as bigint) as {BAR_INDEX}",
-                   f"symbol_starts.{FIRST_INDEX}"]
+                   f"cast(epoch(bars.ts) // {seconds} as bigint) as {BAR_INDEX}"]
+        columns += [f"symbol_starts.{name}" for name in self._symbol_starts()]
         for name in self.bar_columns:
             if name in ("symbol", "ts", "is_gap"):
                 continue
@@ -358,7 +514,7 @@ class BlockPlanner:
                 columns.append(f"case when bars.is_gap then null else bars.{name} end as {name}")
         for name in self.calendar_columns:
             columns.append(f"case when bars.is_gap then null else calendar.{name} end as {name}")
-        joins = ["inner join symbol_starts on symbol_starts.symbol = bars.symbol"]
+        joins = ["inner join symbol_starts on symbol_starts.symbol = bars.symbol"] if self._symbol_starts() else []
         if self.calendar_columns:
             joins.append("left join calendar on calendar.ts = bars.ts")
         for block, names in self.upstream.items():
@@ -367,6 +523,19 @@ class BlockPlanner:
             joins.append(f"left join {alias} on {alias}.symbol = bars.symbol and {alias}.ts = bars.ts")
         select = ",\n        ".join(columns)
         return f"select\n        {select}\n    from bars\n    " + "\n    ".join(joins)
+
+    def _cross_section_cte(self, level: int, previous: str) -> str:
+        """One row per ts with the cross-section aggregates of `level` over the layer before it."""
+        columns = self.xs_aggregates[level]
+        direct = [(name, sql) for sql, name in columns.items() if XS_VALUES not in sql]
+        reduced = [(name, sql) for sql, name in columns.items() if XS_VALUES in sql]
+        grouped = [f"{sql} as {name}" for name, sql in direct]
+        if reduced:
+            fields = "".join(f", '{name}': {sql}" for sql, name in self.xs_values[level].items())
+            grouped.append(f"list_sort(list({{'rank': {SYMBOL_RANK}{fields}}})) as {XS_VALUES}")
+        outer = [name for name, _ in direct] + [f"{sql} as {name}" for name, sql in reduced]
+        return (f"select\n        ts,\n        " + ",\n        ".join(outer) + "\n    from (\n        select ts, "
+                + ", ".join(grouped) + f"\n        from {previous}\n        group by ts\n    ) as grouped")
 
     def _render(self, features: list[FeatureDef]) -> dict[str, Any]:
         relations = {relation_placeholder("fct_bars"): "fct_bars"}
@@ -383,22 +552,30 @@ class BlockPlanner:
             relations[relation_placeholder(model)] = model
             imports.append((f"upstream__{block}", f"select symbol, ts, {', '.join(names)} "
                                                   f"from {relation_placeholder(model)}"))
-        seconds = self.catalog.bar_interval_minutes * 60
-        imports.append(("symbol_starts", f"select symbol, cast(epoch(min(ts)) // {seconds} as bigint) as {FIRST_INDEX} "
-                                         f"from bars group by symbol"))
+        if self._symbol_starts():
+            # From the input relation rather than the `bars` CTE: a CTE read twice is materialised
+            # (a copy of every bar column the block reads); the second scan reads two columns.
+            columns = "".join(f", {sql} as {name}" for name, sql in self._symbol_starts().items())
+            imports.append(("symbol_starts", f"select symbol{columns} from {relation_placeholder('fct_bars')} "
+                                             f"group by symbol"))
         ctes = [*imports, ("layer_0", self._base_sql())]
         previous = "layer_0"
         for index, columns in enumerate(self.layers[1:], start=1):
-            if not columns:
+            source = previous
+            if index in self.xs_aggregates:
+                ctes.append((f"xs_{index}", self._cross_section_cte(index, previous)))
+                source = f"{previous}\n    inner join xs_{index} using (ts)"
+            elif not columns:
                 continue
-            body = ",\n        ".join(f"{sql} as {column}" for column, sql in columns)
-            ctes.append((f"layer_{index}", f"select\n        *,\n        {body}\n    from {previous}"))
+            body = "".join(f",\n        {sql} as {column}" for column, sql in columns)
+            ctes.append((f"layer_{index}", f"select\n        *{body}\n    from {source}"))
             previous = f"layer_{index}"
         outputs = "".join(f",\n        {masked(f.name, f.lookback_bars, f.type)} as {f.name}" for f in features)
         ctes.append(("final", f"select\n        symbol,\n        ts{outputs}\n    from {previous}"))
         sql = "with\n\n" + ",\n\n".join(f"{name} as (\n\n    {body}\n\n)" for name, body in ctes)
-        # Sorted by key: fct_features lines the blocks up by position (macros/features/feature_marts.sql).
-        sql += "\n\nselect * from final\norder by symbol, ts"
+        # Unordered: the block model (macros/features/feature_blocks.sql) sorts the rows it writes
+        # by (symbol, ts) once, after its incremental filter (fct_features lines blocks up by position).
+        sql += "\n\nselect * from final"
         return {
             "block": self.block,
             "model": f"int_features__{self.block}",
@@ -445,7 +622,7 @@ def compile_block(catalog: FeatureCatalog, block: str) -> dict[str, Any]:
     """The layered SQL plan of one block (see module docstring)."""
     if block not in BLOCKS:
         raise SpecError(f"unknown feature block '{block}' (blocks: {', '.join(BLOCKS)})")
-    return BlockPlanner(catalog, block).plan()
+    return BlockPlanner(catalog, block, feature_block=True).plan()
 
 
 def compile_states(catalog: FeatureCatalog) -> dict[str, Any]:
@@ -508,16 +685,47 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _spec_files(root: Path | None) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The spec folder and the text of every YAML file in it, read now: the key of the compiled
+    results below, so an edited file is compiled again and an unchanged spec is compiled once per
+    build (every block model, fct_features and dim_states ask for it)."""
+    folder = root or spec_dir()
+    files = tuple((str(path.relative_to(folder)), path.read_text(encoding="utf-8"))
+                  for path in sorted(folder.rglob("*.yaml")))
+    return str(folder), files
+
+
+@functools.lru_cache(maxsize=4)
+def _catalog(folder: str, files: tuple[tuple[str, str], ...]) -> FeatureCatalog:
+    del files  # the cache key only: load_catalog reads the same files again
+    return load_catalog(Path(folder))
+
+
+@functools.lru_cache(maxsize=64)
+def _plan_json(folder: str, files: tuple[tuple[str, str], ...], block: str) -> str:
+    return _dumps(compile_block(_catalog(folder, files), block))
+
+
+@functools.lru_cache(maxsize=4)
+def _states_json(folder: str, files: tuple[tuple[str, str], ...]) -> str:
+    return _dumps(compile_states(_catalog(folder, files)))
+
+
+@functools.lru_cache(maxsize=4)
+def _catalog_json(folder: str, files: tuple[tuple[str, str], ...]) -> str:
+    return _dumps(catalog_summary(_catalog(folder, files)))
+
+
 def feature_plan_json(block: str, root: Path | None = None) -> str:
     """SQL entry point: the compiled plan of one block, read fresh from spec/."""
-    return _dumps(compile_block(load_catalog(root), block))
+    return _plan_json(*_spec_files(root), block)
 
 
 def state_plan_json(root: Path | None = None) -> str:
     """SQL entry point: the compiled state columns, read fresh from spec/."""
-    return _dumps(compile_states(load_catalog(root)))
+    return _states_json(*_spec_files(root))
 
 
 def feature_catalog_json(root: Path | None = None) -> str:
     """SQL entry point: every feature (by block) and state with its type, lookback, unit and description."""
-    return _dumps(catalog_summary(load_catalog(root)))
+    return _catalog_json(*_spec_files(root))

@@ -6,12 +6,15 @@
 
     Incremental (macros/incremental): the rows the blocks wrote since the last build are joined on
     (symbol, ts); a full build (or a rebuild after a definition change) lines the whole blocks up
-    by position, sorting first any table an incremental run appended to. -#}
+    by position, sorting first any table an incremental run appended to, one range of symbols per
+    DuckDB thread written in parallel (macros/features/feature_marts.sql). -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='symbol_window',
     tags=['features'],
-    post_hook=["{{ feature_column_comments(this) }}", "{{ incremental_record_state() }}"],
+    pre_hook=["{{ feature_mart_parallel_append(true) }}"],
+    post_hook=["{{ feature_mart_parallel_append(false) }}", "{{ feature_column_comments(this) }}",
+               "{{ incremental_record_state() }}"],
 ) }}
 {%- set write = incremental_write() -%}
 {%- set models = {'fct_bars': ref('fct_bars')} -%}

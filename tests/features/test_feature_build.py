@@ -188,7 +188,7 @@ def test_changing_a_window_in_spec_changes_that_feature_only(built: dict[str, Pa
 def test_bench_features_smoke(tmp_path: Path) -> None:
     from ingest.bench_features import bench_features
 
-    rows = bench_features(tmp_path, symbols=2, days=12, memory_limit="1GB")
+    rows = bench_features(tmp_path, symbols=2, days=12, memory_limit="1GB", pandas_venv=tmp_path / "pandas-venv")
     stage, events, discovery, subset = rows
     assert stage["rows"] == 2 * 12 * 288 and stage["bars_per_s"] > 0 and stage["peak_rss_mb"] > 0
     assert events["bars"] == stage["rows"] and events["bars_per_s"] > 0
@@ -196,6 +196,11 @@ def test_bench_features_smoke(tmp_path: Path) -> None:
     assert discovery["hypotheses_planned"] > 0 and discovery["hypotheses_per_s"] > 0
     assert subset["speedup_vs_baseline"] > 0
     assert subset["max_rel_diff_vs_baseline"] < 1e-6
+    # pandas is installed from the package index into a venv of its own; without one it is reported skipped
+    if subset["pandas_baseline"].startswith("ok"):
+        assert subset["max_rel_diff_vs_pandas"] < 1e-6 and subset["speedup_vs_pandas"] > 0
+    else:
+        assert subset["pandas_baseline"].startswith("skipped: `"), subset["pandas_baseline"]
 
 
 def test_gap_test_fails_on_a_feature_leaking_through_a_gap(built: dict[str, Path]) -> None:
