@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from ingest.archive_source import ArchiveSource, SourceError
+from ingest.arrow_memory import default_memory_pool, ingest_memory_pool
 from ingest.file_lock import LockHeld, exclusive_lock
 from ingest.kinds import KINDS, lake_dir
 from ingest.lake import (LedgerEntry, lake_root, read_ledger, record, write_bytes_atomic, write_json_atomic,
@@ -151,7 +152,7 @@ class Ingester:
         request.validate()
         self.source.check_reachable()
         started = time.perf_counter()
-        with lake_lock(self.data_root):
+        with lake_lock(self.data_root), default_memory_pool(ingest_memory_pool()):
             remove_stale_temp_files(self.data_root)
             refs = first_pass(request)
             progress = Progress("ingest", len(refs), enabled=self.show_progress)
