@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 import yaml
 
 from tests.dbt_runner import run_dbt
+from tests.spec_copy import edited_spec_copy
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -116,12 +118,12 @@ def test_a_limit_changed_in_spec_changes_the_pnl(planted_warehouse: Path, tmp_pa
     root.mkdir()
     shutil.copy(planted_warehouse / "warehouse.duckdb", root / "warehouse.duckdb")
     (root / "lake").symlink_to(planted_warehouse / "lake")
-    spec = tmp_path / "spec"
-    shutil.copytree(REPO / "spec", spec)
-    config = yaml.safe_load((spec / "backtest.yaml").read_text())
-    config["risk_limits"]["strategy_max_weight"] = 0.01
-    config["execution_mode"] = "close"
-    (spec / "backtest.yaml").write_text(yaml.safe_dump(config))
+
+    def tighten(config: dict[str, Any]) -> None:
+        config["risk_limits"]["strategy_max_weight"] = 0.01
+        config["execution_mode"] = "close"
+
+    spec = edited_spec_copy(tmp_path / "spec", "backtest.yaml", tighten)
     result = run_dbt(["build", "-s", "int_backtest__window+", "--indirect-selection", "cautious"], root, spec_dir=spec)
     assert result.returncode == 0, result.stdout[-3000:]
     largest, binding, modes = query(root, """

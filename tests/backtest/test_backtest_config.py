@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import yaml
 
 from python_udfs.backtest_config import build_backtest_config, load_backtest_config, load_strategies
 from python_udfs.spec_registry import SpecError
+from tests.spec_copy import edited_spec_copy
 
 REPO = Path(__file__).resolve().parents[2]
 FILE = Path("spec/backtest.yaml")
@@ -58,12 +58,8 @@ def test_a_missing_limit_is_an_error_not_a_default() -> None:
     ({"symbols": ["btc/usdt"]}, "symbols: must be a non-empty list"),
 ])
 def test_bad_strategy_names_the_file_and_key(tmp_path: Path, change: dict, message: str) -> None:
-    spec = tmp_path / "spec"
-    shutil.copytree(REPO / "spec", spec)
-    path = spec / "strategies" / "funding_settlement_drift.yaml"
-    content = yaml.safe_load(path.read_text())
-    content.update(change)
-    path.write_text(yaml.safe_dump(content))
+    spec = edited_spec_copy(tmp_path / "spec", "strategies/funding_settlement_drift.yaml",
+                            lambda content: content.update(change))
     with pytest.raises(SpecError, match=message):
         load_strategies(spec)
 

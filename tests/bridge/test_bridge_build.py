@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import jsonschema
@@ -24,6 +22,7 @@ from scipy import stats
 
 from ingest.blueprint_export import export_blueprints, load_contract
 from tests.dbt_runner import run_concurrently, run_dbt
+from tests.spec_copy import edited_spec_copy
 
 REPO = Path(__file__).resolve().parents[2]
 BRIDGE_MODELS = ["int_bridge__candidate_holdout_events+"]
@@ -203,15 +202,6 @@ def _reasons(root: Path) -> list[tuple[str, bool, str]]:
     return query(root, "select candidate_id, bridge_passed, bridge_reason from fct_bridge_evaluation order by 1")
 
 
-def _edited_spec(folder: Path, file: str, edit: Callable[[dict[str, Any]], None]) -> Path:
-    """A copy of spec/ with one YAML file edited in place by `edit`."""
-    shutil.copytree(REPO / "spec", folder)
-    content = yaml.safe_load((folder / file).read_text())
-    edit(content)
-    (folder / file).write_text(yaml.safe_dump(content))
-    return folder
-
-
 def test_selection_fails_closed(planted_warehouse: Path, tmp_path: Path) -> None:
     """One candidate loses its cost digest; then the cost config changes; then an event definition
     changes. Each case is rebuilt on its own copy of the same warehouse, the three side by side."""
@@ -221,9 +211,9 @@ def test_selection_fails_closed(planted_warehouse: Path, tmp_path: Path) -> None
     conn.execute("update fct_phase2_results set cost_config_digest = null where candidate_id = ?", [victim])
     conn.close()
     costs_root, events_root = (warehouse_copy(missing, tmp_path / name) for name in ("costs_changed", "events_changed"))
-    costs_spec = _edited_spec(tmp_path / "spec_costs", "costs.yaml",
+    costs_spec = edited_spec_copy(tmp_path / "spec_costs", "costs.yaml",
                               lambda costs: costs["fees"].update(taker_bps=costs["fees"]["taker_bps"] + 1))
-    events_spec = _edited_spec(tmp_path / "spec_events", "events/VOL_SHOCK.yaml",
+    events_spec = edited_spec_copy(tmp_path / "spec_events", "events/VOL_SHOCK.yaml",
                                lambda event: event.update(cooldown_bars=event["cooldown_bars"] + 1))
     run_concurrently(lambda: _bridge_rebuild(missing), lambda: _bridge_rebuild(costs_root, costs_spec),
                      lambda: _bridge_rebuild(events_root, events_spec))

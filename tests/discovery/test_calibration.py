@@ -5,9 +5,9 @@ effects, the planted cells are found. The numbers are printed (run with -s to se
 from __future__ import annotations
 
 import math
-import shutil
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -15,6 +15,7 @@ import yaml
 
 from tests.dbt_runner import run_concurrently
 from tests.demo_warehouse import PLANTED_DRIFTS, build_demo_warehouse
+from tests.spec_copy import edited_spec_copy
 
 REPO = Path(__file__).resolve().parents[2]
 NULL_SEEDS = (21, 22, 23)
@@ -30,16 +31,11 @@ MIN_TRUE_DRIFT_BPS = 1.0
 pytestmark = pytest.mark.slow
 
 
-def _zero_cost_spec(folder: Path) -> Path:
-    spec = folder / "spec"
-    shutil.copytree(REPO / "spec", spec)
-    costs = yaml.safe_load((spec / "costs.yaml").read_text())
+def _zero_costs(costs: dict[str, Any]) -> None:
     costs.update(execution_mode="maker")
     costs["fees"] = {"taker_bps": 0.0, "maker_bps": 0.0}
     costs["spread"] = {"floor_bps": 0.0}
     costs["impact"]["coefficient_bps"] = 0.0
-    (spec / "costs.yaml").write_text(yaml.safe_dump(costs))
-    return spec
 
 
 def _summary(root: Path) -> dict[str, object]:
@@ -51,7 +47,7 @@ def _summary(root: Path) -> dict[str, object]:
 def test_null_markets_rarely_discover_anything(tmp_path: Path) -> None:
     effects = tmp_path / "null_effects.yaml"
     effects.write_text(yaml.safe_dump(NULL_EFFECTS))
-    spec = _zero_cost_spec(tmp_path)
+    spec = edited_spec_copy(tmp_path / "spec", "costs.yaml", _zero_costs)
     roots = run_concurrently(*(partial(build_demo_warehouse, tmp_path / f"seed_{seed}", symbols=2, months=2,
                                        seed=seed, effects=effects, spec_dir=spec, select=("+fct_phase2_run_summary",))
                                for seed in NULL_SEEDS))

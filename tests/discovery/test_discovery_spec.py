@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,25 +13,16 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
-import yaml
 from scipy import stats
 
 from python_udfs.bridge import holdout_table
 from python_udfs.code_version import code_version, package_version
 from python_udfs.spec_registry import SpecError, load_spec
+from tests.spec_copy import edited_spec_copy
 
 REPO = Path(__file__).resolve().parents[2]
 
 Edit = Callable[[dict[str, Any]], None]
-
-
-def _spec_with(tmp_path: Path, file: str, edit: Edit) -> Path:
-    root = tmp_path / "spec"
-    shutil.copytree(REPO / "spec", root)
-    content = yaml.safe_load((root / file).read_text())
-    edit(content)
-    (root / file).write_text(yaml.safe_dump(content, sort_keys=False))
-    return root
 
 
 def test_the_shipped_spec_is_valid() -> None:
@@ -79,7 +69,7 @@ def _set(path: str, value: Any) -> Edit:
 ])
 def test_bad_discovery_configuration_names_the_file_and_key(tmp_path: Path, file: str, edit: Edit,
                                                             message: str) -> None:
-    root = _spec_with(tmp_path, file, edit)
+    root = edited_spec_copy(tmp_path / "spec", file, edit)
     with pytest.raises(SpecError, match=message) as error:
         load_spec(root)
     assert file in str(error.value)
@@ -88,8 +78,8 @@ def test_bad_discovery_configuration_names_the_file_and_key(tmp_path: Path, file
 def test_embargo_must_cover_the_longest_label(tmp_path: Path) -> None:
     """Entry lag 1 + longest horizon 288 = 289 bars: 288 is refused, 289 accepted."""
     with pytest.raises(SpecError, match="embargo_bars"):
-        load_spec(_spec_with(tmp_path / "a", "global_defaults.yaml", _set("discovery.evaluation_windows.embargo_bars", 288)))
-    spec = load_spec(_spec_with(tmp_path / "b", "global_defaults.yaml",
+        load_spec(edited_spec_copy(tmp_path / "a" / "spec", "global_defaults.yaml", _set("discovery.evaluation_windows.embargo_bars", 288)))
+    spec = load_spec(edited_spec_copy(tmp_path / "b" / "spec", "global_defaults.yaml",
                                 _set("discovery.evaluation_windows.embargo_bars", 289)))
     assert spec["global_defaults"]["discovery"]["evaluation_windows"]["embargo_bars"] == 289
 

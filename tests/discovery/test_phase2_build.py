@@ -10,12 +10,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-import yaml
 from scipy.stats import false_discovery_control
 
 from tests.dbt_runner import run_dbt
+from tests.spec_copy import edited_spec_copy
 
-REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
@@ -142,11 +141,8 @@ def test_summary_adds_up(demo_warehouse: Path) -> None:
 def test_selection_fails_closed_on_a_changed_cost_file(demo_warehouse: Path, tmp_path: Path) -> None:
     """Results computed under one cost file are never promoted once the cost file changes: the
     results mart built under a new digest rejects every row carrying the old one."""
-    spec = tmp_path / "spec"
-    shutil.copytree(REPO / "spec", spec)
-    costs = yaml.safe_load((spec / "costs.yaml").read_text())
-    costs["fees"]["taker_bps"] = costs["fees"]["taker_bps"] + 0.5
-    (spec / "costs.yaml").write_text(yaml.safe_dump(costs))
+    spec = edited_spec_copy(tmp_path / "spec", "costs.yaml",
+                            lambda costs: costs["fees"].update(taker_bps=costs["fees"]["taker_bps"] + 0.5))
     root = tmp_path / "warehouse"
     shutil.copytree(demo_warehouse, root, ignore=shutil.ignore_patterns("target", "logs"))
     done = run_dbt(["run", "-s", "fct_phase2_results", "fct_phase2_run_summary"], root, spec_dir=spec)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -16,6 +17,7 @@ from scipy.stats import binomtest
 
 from python_udfs.event_spec import EventDef, load_event_catalog
 from tests.dbt_runner import run_concurrently, run_dbt
+from tests.spec_copy import edited_spec_copy
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOG = load_event_catalog(REPO / "spec")
@@ -109,25 +111,23 @@ def _flags_and_events(root: Path) -> tuple[dict[str, int], set[tuple]]:
 
 def _lowered_threshold_spec(folder: Path) -> tuple[Path, str, float]:
     """A copy of spec/ with VOL_SHOCK's first threshold lowered: (spec, parameter, new value)."""
-    spec = folder / "spec"
-    shutil.copytree(REPO / "spec", spec)
-    path = spec / "events" / "VOL_SHOCK.yaml"
-    content = yaml.safe_load(path.read_text())
-    parameter = next(iter(content["parameters"]))
-    entry = content["parameters"][parameter]
-    entry["value"] = round(entry["min"] + 0.8 * (entry["value"] - entry["min"]), 6)  # a lower threshold
-    path.write_text(yaml.safe_dump(content, sort_keys=False))
-    return spec, parameter, entry["value"]
+    lowered: dict[str, Any] = {}
+
+    def lower(content: dict[str, Any]) -> None:
+        parameter = next(iter(content["parameters"]))
+        entry = content["parameters"][parameter]
+        entry["value"] = round(entry["min"] + 0.8 * (entry["value"] - entry["min"]), 6)  # a lower threshold
+        lowered.update(parameter=parameter, value=entry["value"])
+
+    spec = edited_spec_copy(folder / "spec", "events/VOL_SHOCK.yaml", lower)
+    return spec, lowered["parameter"], lowered["value"]
 
 
 def _added_event_spec(folder: Path) -> Path:
     """A copy of spec/ with one new file: RESEARCH_VOL_BURST, VOL_SHOCK's definition under a new name."""
-    spec = folder / "spec"
-    shutil.copytree(REPO / "spec", spec)
-    content = yaml.safe_load((spec / "events" / "VOL_SHOCK.yaml").read_text())
-    content["name"] = "RESEARCH_VOL_BURST"
-    (spec / "events" / "RESEARCH_VOL_BURST.yaml").write_text(yaml.safe_dump(content, sort_keys=False))
-    return spec
+    return edited_spec_copy(folder / "spec", "events/VOL_SHOCK.yaml",
+                            lambda content: content.update(name="RESEARCH_VOL_BURST"),
+                            save_as="events/RESEARCH_VOL_BURST.yaml")
 
 
 def _rebuild_events(demo: Path, folder: Path, spec: Path) -> Path:
