@@ -437,35 +437,49 @@ def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -
         sequential += path.positions.sequential_bars
         return path
 
-    # Halts in time order, in batches: every first breach on the current path is applied at once, and
-    # those the batch itself could have moved (through the caps, or a portfolio halt before them) are
-    # taken back and found again on the next path. A portfolio breach joins a batch only as its
-    # earliest member (strategy halts before it change the portfolio's PnL).
+    # Halts in batches: every first breach found is applied at once, and those the batch itself
+    # moved (through the caps, or a portfolio halt before them) are taken back and found again on
+    # the trial path (_exact_halts); the trial's other breaches make the next batch. The trial is
+    # exact only up to a bar, so a batch taken from it can fail as a whole: then the breaches are
+    # found again on the exact path. A portfolio breach joins a batch only as its earliest member
+    # (strategy halts before it change the portfolio's PnL).
     halted_from = np.full(book.symbol.size, NEVER, dtype=np.int64)
     portfolio_halted = False
     halts: list[Halt] = []
-    path = simulate(halted_from)
+    path, path_from = simulate(halted_from), halted_from
     found = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
-    while found:
+    while True:
+        if not found:
+            if np.array_equal(path_from, halted_from):
+                break
+            # The last trial also applied halts that were taken back: remake the path without them.
+            path, path_from = simulate(halted_from, path), halted_from
+            found = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
+            continue
         if found[0].strategy == PORTFOLIO:
             batch = [halt for halt in found if halt.bar <= found[0].bar]
         else:
             batch = [halt for halt in found if halt.strategy != PORTFOLIO]
-        trial = simulate(_with_halts(halted_from, batch), path)  # `path` hands its PnL arrays over
+        trial_from = _with_halts(halted_from, batch)
+        trial = simulate(trial_from, path)  # `path` hands its PnL arrays over: only its positions stay valid
         on_trial = _breaches(trial, book, halted_from, portfolio_halted, settings.switches)
         kept = _exact_halts(batch, on_trial, n_bars)
+        path, path_from = trial, trial_from
+        if not kept:
+            # The batch came from a trial that was exact only up to some bar, and its earliest member
+            # did not hold: find the breaches again on the exact path, whose earliest always holds.
+            path, path_from = simulate(halted_from, path), halted_from
+            found = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
+            continue
         halts.extend(kept)
         portfolio_halted = portfolio_halted or any(halt.strategy == PORTFOLIO for halt in kept)
         halted_from = _with_halts(halted_from, kept)
-        if len(kept) == len(batch):
-            # The trial is the path under the kept halts: its breaches are those of on_trial still live.
-            path = trial
-            now_halted = {halt.strategy for halt in kept}
-            found = [halt for halt in on_trial if halt.strategy not in now_halted
-                     and not (halt.strategy == PORTFOLIO and portfolio_halted)]
-        else:
-            path = simulate(halted_from, trial)
-            found = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
+        # The next batch: the trial's other breaches, taken as found. Those of them that are wrong
+        # (the trial is exact only up to the earliest bar _exact_halts allowed) are sorted out the same
+        # way on the next trial.
+        now_halted = {halt.strategy for halt in kept}
+        found = [halt for halt in on_trial if halt.strategy not in now_halted
+                 and not (halt.strategy == PORTFOLIO and portfolio_halted)]
     positions = path.positions
     # As in run_target_weights: a strategy whose symbol cannot trade at the bar is not cut by the
     # new-exposure layer there, though it may still sit below its target from an earlier cut.
