@@ -69,13 +69,8 @@ def _measure_ingest(source: str, interval: str, symbols: str, data_root: str) ->
     report = Ingester(LocalFolderSource(Path(source)), Path(data_root), jobs=1, show_progress=False).run(request)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     lake = Path(data_root) / "lake" / "raw"
-    # This process's own peak RSS: ru_maxrss of a child started by vfork+exec also holds the
-    # parent's peak (Linux carries it across exec), which would hide whether memory is flat.
-    status = Path("/proc/self/status")
-    own_peak = next((int(line.split()[1]) / 1024 for line in status.read_text().splitlines()
-                     if line.startswith("VmHWM:")), None) if status.exists() else None
     return {"rows": report.rows_written, "seconds": seconds, "cpu_seconds": cpu_seconds,
-            "archives": report.count("ingested"), "own_peak_rss_mb": own_peak,
+            "archives": report.count("ingested"),
             "lake_bytes": sum(path.stat().st_size for path in lake.rglob("*.parquet"))}
 
 
@@ -99,14 +94,28 @@ def _measure_csv_baseline(source: str, interval: str, symbols: str) -> dict[str,
     return {"rows": rows, "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS, and its waited-for children's (a dbt subprocess), in MB.
+
+    The process's own peak is VmHWM, its address space's high-water mark, which starts afresh at
+    exec. ru_maxrss does not: Linux carries it across exec from the process that forked, so every
+    measurement started by a parent that once held 2 GB would report 2 GB (seen in `make bench`:
+    every backtest row at the bench process's own peak)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return max(int(line.split()[1]) / 1024, children)
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, children)
+
+
 def run_measurement(module: str, kind: str, *args: str) -> dict[str, Any]:
     """Run `ingest.<module>._measure_<kind>(*args)` in a fresh interpreter, so its peak RSS is its
-    own; returns its result plus that peak (MB, its children included)."""
+    own; returns its result plus that peak (MB, its children included: peak_rss_mb)."""
     code = (
-        f"import json, resource, sys; from ingest import {module} as b; "
-        f"r = b._measure_{kind}(*sys.argv[1:]); "
-        "r['peak_rss_mb'] = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024; print(json.dumps(r))"
+        f"import json, sys; from ingest import {module} as b; from ingest.bench import peak_rss_mb; "
+        f"r = b._measure_{kind}(*sys.argv[1:]); r['peak_rss_mb'] = peak_rss_mb(); print(json.dumps(r))"
     )
     out = subprocess.run([sys.executable, "-c", code, *args], cwd=Path(__file__).resolve().parents[1],
                          capture_output=True, text=True)
@@ -151,7 +160,7 @@ def bench_ingest(workdir: Path, repeats: int = 3) -> list[dict[str, object]]:
                 "rows_per_s": round(rate),
                 "rows_per_s_worst": round(best["rows"] / max(run["seconds"] for run in ours)),
                 "rows_per_cpu_s": round(best["rows"] / min(run["cpu_seconds"] for run in ours)),
-                "peak_rss_mb": round(max(run.get("own_peak_rss_mb") or run["peak_rss_mb"] for run in ours), 1),
+                "peak_rss_mb": round(max(run["peak_rss_mb"] for run in ours), 1),
                 "lake_mb": round(best["lake_bytes"] / 2**20, 2),
                 "baseline": "csv module parse only (no write)",
                 "baseline_rows_per_s": round(base_rate),

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.bench_venv import bench_venv_python
+from ingest.bench_venv import PEAK_RSS_SOURCE, bench_venv_python
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 N_BARS = 105_120  # one year of 5-minute bars
@@ -261,7 +261,7 @@ def _measure_loop_baseline(case_path: str, n_bars: str, repeats: str = str(REPEA
             "max_abs_diff_vs_engine": float(np.max(np.abs(ours[both] - engine[both])))}
 
 
-VECTORBT_SCRIPT = r'''
+VECTORBT_SCRIPT = PEAK_RSS_SOURCE + r'''
 """Run by the throwaway vectorbt venv: python this.py case.npz fee capital -> one JSON line."""
 import json, resource, sys, time
 import numpy as np
@@ -308,7 +308,7 @@ print(json.dumps({"bars": int(close.shape[0]), "strategies": int(close.shape[1])
                   "runs_s": times,
                   "targets_seconds": targets_seconds, "warmup_seconds": warmup_seconds, "orders": orders,
                   "vectorbt": vbt.__version__, "strategy_net": [float(x) for x in total],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 '''
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ingest.bench_venv import bench_venv_python
+from ingest.bench_venv import PEAK_RSS_SOURCE, bench_venv_python
 from ingest.kinds import KINDS, lake_dir
 from ingest.lake import lake_root, write_parquet_atomic
 
@@ -311,7 +311,7 @@ def _measure_numpy(warehouse: str, check: str = "1") -> dict[str, Any]:
             "seconds": computed - started, "max_rel_diff_vs_sql": max_abs_diff}
 
 
-PANDAS_SCRIPT = r'''
+PANDAS_SCRIPT = PEAK_RSS_SOURCE + r'''
 """Run by the throwaway pandas venv: python this.py inputs.npz results.npz -> one JSON line. The
 benchmark subset written as one would in pandas: per-symbol groupby shifts and rolling windows
 (NaN unless the whole window is present, pandas' default min_periods), a backward merge_asof of the
@@ -364,7 +364,7 @@ computed = time.perf_counter()
 np.savez(sys.argv[2], **result)
 print(json.dumps({"rows": len(bars), "load_seconds": loaded - started, "compute_seconds": computed - loaded,
                   "seconds": computed - started, "pandas": pd.__version__,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 '''
 
 

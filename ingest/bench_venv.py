@@ -36,3 +36,19 @@ def bench_venv_python(venv: Path, package: str, install_timeout_s: float) -> tup
     if subprocess.run(probe, capture_output=True, text=True).returncode != 0:
         return None, f"{package} installed but does not import"
     return python, "installed"
+
+
+PEAK_RSS_SOURCE = '''
+import resource
+
+
+def peak_rss_mb():
+    """This process's peak RSS in MB: VmHWM, which starts afresh at exec (ru_maxrss carries the
+    peak of the process that started this one; see ingest/bench.py peak_rss_mb)."""
+    try:
+        with open("/proc/self/status") as status:
+            return int(status.read().split("VmHWM:")[1].split()[0]) / 1024
+    except (OSError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+'''
+"""Source of peak_rss_mb() for the scripts run by a bench venv, which cannot import this project."""
