@@ -190,7 +190,9 @@ def subset_sql() -> str:
 
     inputs = {**bar_columns(), "funding_asof": InputColumn("funding_asof", BARS, NUMBER)}
     features = build_feature_catalog(subset_spec(), Path("<benchmark subset>"), inputs)
-    plan = BlockPlanner(FeatureCatalog(Path("."), features, {}, 5), "returns", inputs).plan()
+    # Planned as the stage plans its blocks (compile_block: feature_block=True), so the subset runs
+    # the same SQL forms as fct_features' own windows.
+    plan = BlockPlanner(FeatureCatalog(Path("."), features, {}, 5), "returns", inputs, feature_block=True).plan()
     bars = ("(select b.*, f.funding_rate as funding_asof from fct_bars as b asof left join stg_binance__funding as f "
             "on b.symbol = f.symbol and b.available_at >= f.available_at)")
     return render_sql(plan, {"fct_bars": bars})
