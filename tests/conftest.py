@@ -15,8 +15,13 @@ def demo_warehouses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     from tests.dbt_runner import run_concurrently
     from tests.demo_warehouse import build_demo_warehouse, build_planted_warehouse
 
-    demo, planted = run_concurrently(lambda: build_demo_warehouse(tmp_path_factory.mktemp("demo_warehouse")),
-                                     lambda: build_planted_warehouse(tmp_path_factory.mktemp("planted_warehouse")))
+    # The folders are made here, not in the threads: pytest's TempPathFactory is not thread-safe. This
+    # fixture is the first of the suite (tests/alpha) to ask for a temp folder, and two threads each
+    # creating the session's base folder made one fail with "planted_warehouse is not a normalized
+    # and relative path" in CI (every test on the two warehouses then errored).
+    demo_root, planted_root = tmp_path_factory.mktemp("demo_warehouse"), tmp_path_factory.mktemp("planted_warehouse")
+    demo, planted = run_concurrently(lambda: build_demo_warehouse(demo_root),
+                                     lambda: build_planted_warehouse(planted_root))
     return {"demo": demo, "planted": planted}
 
 
