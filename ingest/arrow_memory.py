@@ -10,8 +10,9 @@ steady state is the same with either allocator.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import pyarrow as pa
 
@@ -24,13 +25,40 @@ def ingest_memory_pool() -> pa.MemoryPool:
         return pa.system_memory_pool()
 
 
-@contextmanager
-def default_memory_pool(pool: pa.MemoryPool) -> Iterator[None]:
+class _DefaultPool:
+    """Arrow's default pool is one per process, so the scopes that change it are counted: the first
+    to enter sets it, the last to leave puts back what was there before. Ingests of different lakes
+    may run side by side in one process (the test suite builds two warehouses at once), and with a
+    plain save-and-restore the one that finishes last would restore the other's pool."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._previous: pa.MemoryPool | None = None
+
+    @contextmanager
+    def scope(self, pool: pa.MemoryPool) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                self._previous = pa.default_memory_pool()
+                pa.set_memory_pool(pool)
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._previous is not None:
+                    pa.set_memory_pool(self._previous)
+                    self._previous = None
+
+
+_DEFAULT_POOL = _DefaultPool()
+"""Mirrors the one process-wide setting it guards (pa.set_memory_pool), hence module level."""
+
+
+def default_memory_pool(pool: pa.MemoryPool) -> AbstractContextManager[None]:
     """Make `pool` Arrow's default for the duration of the block (Parquet writing takes no pool
-    argument, so the default is the only way to choose), and put the previous one back after."""
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pool)
-    try:
-        yield
-    finally:
-        pa.set_memory_pool(previous)
+    argument, so the default is the only way to choose), and put the previous one back after the
+    last such block in the process ends. Blocks that overlap share the first one's pool."""
+    return _DEFAULT_POOL.scope(pool)
