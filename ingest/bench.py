@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -94,27 +93,11 @@ def _measure_csv_baseline(source: str, interval: str, symbols: str) -> dict[str,
     return {"rows": rows, "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu}
 
 
-def peak_rss_mb() -> float:
-    """This process's peak RSS, and its waited-for children's (a dbt subprocess), in MB.
-
-    The process's own peak is VmHWM, its address space's high-water mark, which starts afresh at
-    exec. ru_maxrss does not: Linux carries it across exec from the process that forked, so every
-    measurement started by a parent that once held 2 GB would report 2 GB (seen in `make bench`:
-    every backtest row at the bench process's own peak)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return max(int(line.split()[1]) / 1024, children)
-    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, children)
-
-
 def run_measurement(module: str, kind: str, *args: str) -> dict[str, Any]:
     """Run `ingest.<module>._measure_<kind>(*args)` in a fresh interpreter, so its peak RSS is its
     own; returns its result plus that peak (MB, its children included: peak_rss_mb)."""
     code = (
-        f"import json, sys; from ingest import {module} as b; from ingest.bench import peak_rss_mb; "
+        f"import json, sys; from ingest import {module} as b; from ingest.peak_memory import peak_rss_mb; "
         f"r = b._measure_{kind}(*sys.argv[1:]); r['peak_rss_mb'] = peak_rss_mb(); print(json.dumps(r))"
     )
     out = subprocess.run([sys.executable, "-c", code, *args], cwd=Path(__file__).resolve().parents[1],

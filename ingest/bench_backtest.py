@@ -41,8 +41,14 @@ BASELINE_BARS = 5_000
 REPEATS = 3  # timed runs per measurement, in one process; the fastest is reported (the machine may be busy)
 VECTORBT_INSTALL_TIMEOUT_S = 1800
 VECTORBT_RUN_TIMEOUT_S = 1800
-TIGHT_CAPS = ("caps that bind (strategy 0.01, symbol net 0.02, gross 0.2, new exposure 0.02 per bar) + kill "
-              "switches on, dynamic costs + funding")
+ENGINE_VARIANTS = {
+    "engine_full": ("full", "caps + kill switches on, dynamic costs + funding"),
+    "engine_tight_caps": ("tight_caps", "caps that bind (strategy 0.01, symbol net 0.02, gross 0.2, new exposure "
+                                        "0.02 per bar) + kill switches on, dynamic costs + funding"),
+    "engine_no_limits": ("no_limits", "caps + kill switches off, dynamic costs + funding"),
+}
+"""The engine rows of the bench: row name -> (variant of _inputs, what it runs)."""
+CASE = f"{N_STRATEGIES} strategies x {N_SYMBOLS} symbols x {N_BARS:,} 5m bars (1 year)"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,9 +125,10 @@ def _load(case: str) -> dict[str, np.ndarray]:
 
 def _inputs(case: dict[str, np.ndarray], variant: str) -> tuple[Any, Any, Any]:
     """Market, book and settings of a variant: `full` (spec-like caps and switches, the real dynamic
-    cost model), `tight_caps` (as `full` with caps that bind on many bars), `no_limits` (same, caps and switches off), `fees_only` (gap-free prices, no funding,
-    taker fee only, caps and switches off: the vectorbt comparison) and `loop_check` (the loop
-    baseline's model: original prices, taker fee and funding, caps and switches off)."""
+    cost model), `tight_caps` (as `full` with caps that bind on many bars), `no_limits` (same, caps
+    and switches off), `fees_only` (gap-free prices, no funding, taker fee only, caps and switches
+    off: the vectorbt comparison) and `loop_check` (the loop baseline's model: original prices, taker
+    fee and funding, caps and switches off)."""
     from python_udfs.backtest_config import KillSwitches, RiskLimits
     from python_udfs.backtest_engine import StrategyBook
     from python_udfs.backtest_pnl import EngineSettings, Market
@@ -387,18 +394,22 @@ def _vectorbt_row(workdir: Path, data_root: Path, case_path: Path, case: str) ->
     }
 
 
-def bench_engine(workdir: Path) -> list[dict[str, object]]:
-    """Only the three engine rows of bench_backtest (same case, same measurement), without the loop
-    baseline and vectorbt: the quick check while working on the engine
-    (`python -m ingest.bench_backtest --engine-only`)."""
+def _engine_rows(workdir: Path) -> tuple[Path, dict[str, dict[str, Any]], list[dict[str, object]]]:
+    """The synthetic case written under `workdir`, and each ENGINE_VARIANTS row measured on it: the
+    case's path, the measurements by row name, and the rows."""
     case_path = Path(workdir) / "backtest_case.npz"
     np.savez(case_path, **synthetic_case())
-    case = f"{N_STRATEGIES} strategies x {N_SYMBOLS} symbols x {N_BARS:,} 5m bars (1 year)"
-    return [_engine_row("engine_full", f"{case}, caps + kill switches on, dynamic costs + funding",
-                        _child("engine", str(case_path), "full")),
-            _engine_row("engine_tight_caps", f"{case}, {TIGHT_CAPS}", _child("engine", str(case_path), "tight_caps")),
-            _engine_row("engine_no_limits", f"{case}, caps + kill switches off, dynamic costs + funding",
-                        _child("engine", str(case_path), "no_limits"))]
+    measured = {name: _child("engine", str(case_path), variant) for name, (variant, _) in ENGINE_VARIANTS.items()}
+    rows = [_engine_row(name, f"{CASE}, {description}", measured[name])
+            for name, (_, description) in ENGINE_VARIANTS.items()]
+    return case_path, measured, rows
+
+
+def bench_engine(workdir: Path) -> list[dict[str, object]]:
+    """Only the engine rows of bench_backtest (same case, same measurement), without the loop
+    baseline and vectorbt: the quick check while working on the engine
+    (`python -m ingest.bench_backtest --engine-only`)."""
+    return _engine_rows(workdir)[2]
 
 
 def bench_backtest(workdir: Path, data_root: Path | None = None) -> list[dict[str, object]]:
@@ -407,18 +418,10 @@ def bench_backtest(workdir: Path, data_root: Path | None = None) -> list[dict[st
     Timings are the fastest of REPEATS runs in one process (the machine may be busy)."""
     workdir = Path(workdir)
     data_root = data_root or Path(os.environ.get("BACKTEST_DATA_ROOT", "data"))
-    case_path = workdir / "backtest_case.npz"
-    np.savez(case_path, **synthetic_case())
-    case = f"{N_STRATEGIES} strategies x {N_SYMBOLS} symbols x {N_BARS:,} 5m bars (1 year)"
-
-    full = _child("engine", str(case_path), "full")
-    tight = _child("engine", str(case_path), "tight_caps")
-    no_limits = _child("engine", str(case_path), "no_limits")
+    case_path, measured, results = _engine_rows(workdir)
+    full, no_limits = measured["engine_full"], measured["engine_no_limits"]
     base = _child("loop_baseline", str(case_path), str(BASELINE_BARS))
-    results: list[dict[str, object]] = [
-        _engine_row("engine_full", f"{case}, caps + kill switches on, dynamic costs + funding", full),
-        _engine_row("engine_tight_caps", f"{case}, {TIGHT_CAPS}", tight),
-        _engine_row("engine_no_limits", f"{case}, caps + kill switches off, dynamic costs + funding", no_limits),
+    results.append(
         {"stage": "backtest",
          "case": f"numpy_loop_baseline: plain Python loop over bars x strategies (floats), RAN ON A SLICE: first "
                  f"{base['bars']:,} bars x {base['strategies']} strategies; fee + funding only (no caps, halts, "
@@ -427,9 +430,8 @@ def bench_backtest(workdir: Path, data_root: Path | None = None) -> list[dict[st
          "peak_rss_mb": round(base["peak_rss_mb"], 1), "slice_bars": base["bars"],
          "max_abs_diff_vs_engine": base["max_abs_diff_vs_engine"],
          "engine_full_speedup_vs_baseline": round(_rate(full) / _rate(base), 2),
-         "engine_no_limits_speedup_vs_baseline": round(_rate(no_limits) / _rate(base), 2)},
-    ]
-    results.append(_vectorbt_row(workdir, data_root, case_path, case))
+         "engine_no_limits_speedup_vs_baseline": round(_rate(no_limits) / _rate(base), 2)})
+    results.append(_vectorbt_row(workdir, data_root, case_path, CASE))
     return results
 
 

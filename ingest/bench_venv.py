@@ -38,17 +38,6 @@ def bench_venv_python(venv: Path, package: str, install_timeout_s: float) -> tup
     return python, "installed"
 
 
-PEAK_RSS_SOURCE = '''
-import resource
-
-
-def peak_rss_mb():
-    """This process's peak RSS in MB: VmHWM, which starts afresh at exec (ru_maxrss carries the
-    peak of the process that started this one; see ingest/bench.py peak_rss_mb)."""
-    try:
-        with open("/proc/self/status") as status:
-            return int(status.read().split("VmHWM:")[1].split()[0]) / 1024
-    except (OSError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-'''
-"""Source of peak_rss_mb() for the scripts run by a bench venv, which cannot import this project."""
+PEAK_RSS_SOURCE = (Path(__file__).with_name("peak_memory.py")).read_text(encoding="utf-8")
+"""Source of peak_rss_mb() (ingest/peak_memory.py, standard library only) for the scripts run by a
+bench venv, which cannot import this project: prepended to them."""

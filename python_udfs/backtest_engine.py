@@ -214,8 +214,6 @@ class _Path(NamedTuple):
     portfolio_net: FloatArray
     strategy_drawdown: Breach
     portfolio_drawdown: Breach
-    changed: IntArray
-    """Flat cells where the positions differ from the path this one was derived from (empty: none)."""
 
 
 def _breaches(path: _Path, book: StrategyBook, halted_from: IntArray, portfolio_halted: bool,
@@ -406,7 +404,7 @@ def _simulate(run: _Run, halted_from: IntArray, previous: _Path | None = None) -
     symbol_rows = _symbol_rows(run, strategy_rows)
     net = portfolio_net(symbol_rows)
     portfolio = first_drawdown_breach(net[:, None], np.ones(1), run.settings.switches.portfolio_max_drawdown)
-    return _Path(sides, capped, positions, strategy_rows, symbol_rows, net, strategy_drawdown, portfolio, changed)
+    return _Path(sides, capped, positions, strategy_rows, symbol_rows, net, strategy_drawdown, portfolio)
 
 
 def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -> BacktestResult:
@@ -448,38 +446,33 @@ def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -
     halts: list[Halt] = []
     path, path_from = simulate(halted_from), halted_from
     found = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
-    while True:
-        if not found:
-            if np.array_equal(path_from, halted_from):
-                break
-            # The last trial also applied halts that were taken back: remake the path without them.
-            path, path_from = simulate(halted_from, path), halted_from
-            found = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
-            continue
-        if found[0].strategy == PORTFOLIO:
-            batch = [halt for halt in found if halt.bar <= found[0].bar]
-        else:
-            batch = [halt for halt in found if halt.strategy != PORTFOLIO]
-        trial_from = _with_halts(halted_from, batch)
-        trial = simulate(trial_from, path)  # `path` hands its PnL arrays over: only its positions stay valid
-        on_trial = _breaches(trial, book, halted_from, portfolio_halted, settings.switches)
-        kept = _exact_halts(batch, on_trial, n_bars)
-        path, path_from = trial, trial_from
-        if not kept:
-            # The batch came from a trial that was exact only up to some bar, and its earliest member
-            # did not hold: find the breaches again on the exact path, whose earliest always holds.
-            path, path_from = simulate(halted_from, path), halted_from
-            found = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
-            continue
-        halts.extend(kept)
-        portfolio_halted = portfolio_halted or any(halt.strategy == PORTFOLIO for halt in kept)
-        halted_from = _with_halts(halted_from, kept)
-        # The next batch: the trial's other breaches, taken as found. Those of them that are wrong
-        # (the trial is exact only up to the earliest bar _exact_halts allowed) are sorted out the same
-        # way on the next trial.
-        now_halted = {halt.strategy for halt in kept}
-        found = [halt for halt in on_trial if halt.strategy not in now_halted
-                 and not (halt.strategy == PORTFOLIO and portfolio_halted)]
+    while found or not np.array_equal(path_from, halted_from):
+        if found:
+            if found[0].strategy == PORTFOLIO:
+                batch = [halt for halt in found if halt.bar <= found[0].bar]
+            else:
+                batch = [halt for halt in found if halt.strategy != PORTFOLIO]
+            trial_from = _with_halts(halted_from, batch)
+            trial = simulate(trial_from, path)  # `path` hands its PnL arrays over: only its positions stay valid
+            on_trial = _breaches(trial, book, halted_from, portfolio_halted, settings.switches)
+            kept = _exact_halts(batch, on_trial, n_bars)
+            path, path_from = trial, trial_from
+            if kept:
+                halts.extend(kept)
+                portfolio_halted = portfolio_halted or any(halt.strategy == PORTFOLIO for halt in kept)
+                halted_from = _with_halts(halted_from, kept)
+                # The next batch: the trial's other breaches, taken as found. Those of them that are
+                # wrong (the trial is exact only up to the earliest bar _exact_halts allowed) are
+                # sorted out the same way on the next trial.
+                now_halted = {halt.strategy for halt in kept}
+                found = [halt for halt in on_trial if halt.strategy not in now_halted
+                         and not (halt.strategy == PORTFOLIO and portfolio_halted)]
+                continue
+        # Either a batch taken from a trial kept nothing (its earliest member did not hold there), or
+        # nothing is left but the trial applied halts that were taken back: remake the exact path under
+        # the kept halts, whose earliest breach always holds.
+        path, path_from = simulate(halted_from, path), halted_from
+        found = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
     positions = path.positions
     # As in run_target_weights: a strategy whose symbol cannot trade at the bar is not cut by the
     # new-exposure layer there, though it may still sit below its target from an earlier cut.
