@@ -25,11 +25,13 @@ and one strategy at a time):
 - Halts (kill switches) take effect from the bar after the breach: the target is zero from then on.
 
 Path dependence (the new-exposure cap, halts) is solved in chunks, never as a Python loop over bars
-per strategy: see python_udfs/risk_allocator.py and python_udfs/kill_switches.py. Each pass under a
-new batch of halts starts from the previous one: the positions are made again (cheap), but the PnL,
-legs, funding and drawdown scans are remade only for the cells or the strategies whose positions
-changed (`_simulate`). One weight matrix per pass goes through targets, caps, frozen cells and the
-new-exposure cap, edited in place.
+per strategy. The bars are swept in chunks of CHUNK_BARS, each made, vectorised over its bars and
+strategies, from the final state of the bars before it (positions held, drawdown scans, each
+strategy's last legs). A halt changes nothing before the bar after its breach, so the earliest
+breach in a chunk is exact: it is applied and the chunk is made again. Caps that couple every
+strategy to every other (a binding gross cap) cost one chunk per halt, not a pass over the year.
+Inside a chunk, the new-exposure cap is solved as python_udfs/risk_allocator.py describes, and one
+weight matrix goes through targets, caps, frozen cells and the new-exposure cap, edited in place.
 
 Two entry points share the market, the caps, the costs and the funding: `run_backtest` (event
 signals held for a horizon, the blueprints and spec/strategies) and `run_target_weights` (a book of
@@ -49,8 +51,8 @@ import numpy.typing as npt
 
 from python_udfs.backtest_config import KillSwitches
 from python_udfs.backtest_pnl import (ColumnReturns, Components, EngineSettings, Market, SymbolReturns,
-                                      cells_by_column, changed_cells, column_returns, components, portfolio_net,
-                                      run_cells, symbol_returns, unique_sorted, update_columns, update_components)
+                                      cells_by_column, column_returns, components, portfolio_net, run_cells,
+                                      symbol_returns, unique_sorted)
 from python_udfs.kill_switches import (NO_BREACH, Breach, DrawdownScan, false_runs, first_drawdown_breach,
                                        first_slippage_breach, last_true_index, stale_resumes)
 from python_udfs.risk_allocator import (CappedTargets, Positions, Runs, binding_layers, cap_targets,
@@ -92,7 +94,8 @@ class BacktestResult:
     binding_layer: npt.NDArray[np.int8]
     halts: list[Halt] = field(default_factory=list)
     sequential_bars: int = 0
-    passes: int = 0
+    chunk_runs: int = 0
+    """Chunks made, counting each chunk made again after a halt."""
 
     @property
     def portfolio_net(self) -> FloatArray:
@@ -200,41 +203,17 @@ def _freeze(weights: FloatArray, cells: FrozenCells, in_place: bool = False) -> 
     return out
 
 
-class _Path(NamedTuple):
-    """One simulation of every strategy under a given set of halts, with the first drawdown breach of
-    each strategy and of the portfolio on it."""
-
-    sides: npt.NDArray[np.int8]
-    """The targets' sides (the target is side x nominal weight; binding_layers needs only where it is 0)."""
-    capped: CappedTargets
-    """The scales of the caps (its weights are the positions' array, edited in place by the later layers)."""
-    positions: Positions
-    strategy_rows: Components
-    symbol_rows: Components
-    portfolio_net: FloatArray
-    strategy_drawdown: Breach
-    portfolio_drawdown: Breach
-
-
-def _breaches(path: _Path, book: StrategyBook, halted_from: IntArray, portfolio_halted: bool,
-              switches: KillSwitches) -> list[Halt]:
-    """Every live strategy's first breach on `path`, and the portfolio's, earliest first."""
-    found: list[Halt] = []
-    live = halted_from == NEVER
-    rows = path.strategy_rows
-    slippage: Breach = first_slippage_breach(rows.leg_column, rows.leg_bar, live.size,
-                                             rows.legs["spread"] + rows.legs["impact"], rows.legs["expected_slippage"],
-                                             switches.slippage_window_legs, switches.max_slippage_ratio)
-    for breach, reason in ((path.strategy_drawdown, "drawdown"), (slippage, "slippage_ratio")):
-        for strategy in np.flatnonzero(live & (breach.bar != NO_BREACH)):
-            found.append(Halt(int(strategy), int(breach.bar[strategy]), reason, float(breach.value[strategy])))
-    portfolio = path.portfolio_drawdown
-    if not portfolio_halted and portfolio.bar[0] != NO_BREACH:
-        found.append(Halt(PORTFOLIO, int(portfolio.bar[0]), "drawdown", float(portfolio.value[0])))
-    first_per_strategy: dict[int, Halt] = {}
-    for halt in sorted(found, key=lambda h: (h.bar, h.strategy, h.reason)):
-        first_per_strategy.setdefault(halt.strategy, halt)
-    return sorted(first_per_strategy.values(), key=lambda h: (h.bar, h.strategy))
+def _freeze_span(weights: FloatArray, cells: FrozenCells, first: int, earlier: FloatArray) -> None:
+    """_freeze for the bars [first, first + len(weights)) of a chunk, in place: a frozen cell whose
+    run began before the chunk carries that bar's weight from `earlier` (full-size, final there)."""
+    lo, hi = np.searchsorted(cells.bar, [first, first + weights.shape[0]])
+    if lo == hi:
+        return
+    bar, column, source = cells.bar[lo:hi] - first, cells.column[lo:hi], cells.source[lo:hi]
+    inside = source >= first
+    carried = np.where(inside, weights[np.maximum(source - first, 0), column],
+                       np.where(source >= 0, earlier[np.maximum(source, 0), column], 0.0))
+    weights[bar, column] = carried
 
 
 def _with_halts(halted_from: IntArray, halts: list[Halt]) -> IntArray:
@@ -247,34 +226,8 @@ def _with_halts(halted_from: IntArray, halts: list[Halt]) -> IntArray:
     return out
 
 
-def _exact_halts(batch: list[Halt], on_trial: list[Halt], n_bars: int) -> list[Halt]:
-    """The halts of `batch` that are exact, given `on_trial`: the first breach of every strategy live
-    before the batch (and of the portfolio, if live) on the path with the whole batch applied.
-
-    A halt at bar h acts from h + 1, and a breach at h depends on the path up to h only. So the
-    batch's path agrees with the true one up to the earliest bar where a halt may be missing or
-    wrong: a breach on it of a strategy outside the batch (the batch moved that strategy's PnL
-    through the caps), or a batch member whose first breach on it is not the one it was halted for
-    (the earlier members moved its PnL first). Up to that bar, each member found again at its own
-    bar for its own reason is exact; the rest are found again on the next pass. The earliest member
-    is always kept (nothing before it changed), so every pass makes progress."""
-    wanted = {halt.strategy: halt for halt in batch}
-    until = n_bars - 1
-    valid: set[int] = set()
-    for halt in on_trial:
-        member = wanted.get(halt.strategy)
-        if member is not None and (halt.bar, halt.reason) == (member.bar, member.reason):
-            valid.add(halt.strategy)
-        else:
-            until = min(until, halt.bar)
-    for member in batch:
-        if member.strategy not in valid:
-            until = min(until, member.bar)
-    return [halt for halt in batch if halt.strategy in valid and halt.bar <= until]
-
-
 class _Run(NamedTuple):
-    """What every pass of run_backtest shares: found once per run."""
+    """What every chunk of run_backtest shares: found once per run."""
 
     market: Market
     book: StrategyBook
@@ -288,54 +241,159 @@ class _Run(NamedTuple):
     members: IntArray
 
 
-def _positions(run: _Run, halted_from: IntArray) -> tuple[npt.NDArray[np.int8], CappedTargets, Positions]:
-    """Targets, the caps, the frozen cells and the new-exposure cap, editing one weight matrix in place."""
-    book, settings = run.book, run.settings
-    n_bars, n_symbols = run.tradable.shape
-    sides = _raw_sides(run.trades, book.symbol.size, n_bars, halted_from)
+CHUNK_BARS = 2048
+"""Bars per chunk of the sweep. A halt makes its chunk again, so a smaller chunk redoes less per
+halt but pays the fixed cost of a chunk's numpy calls more often (ingest/bench_backtest.py)."""
+
+
+class _LegTail:
+    """Each strategy's last `size` legs (spread + impact paid, and the slippage the cost model
+    expected), by strategy and oldest first: the slippage window of a chunk's first legs reaches
+    back into the chunks before it. Ragged: a strategy keeps only the legs it has had."""
+
+    def __init__(self, n_columns: int, size: int) -> None:
+        self.n_columns, self.size = n_columns, size
+        self.column = np.zeros(0, dtype=np.int64)
+        self.paid = np.zeros(0)
+        self.wanted = np.zeros(0)
+
+    def _joined(self, rows: Components) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+        """The tail's legs (negative keys, in order) and the chunk's (keys: their bars), by column then
+        key. Both parts are sorted by column, so a stable sort only merges them."""
+        column = np.concatenate([self.column, rows.leg_column])
+        key = np.concatenate([np.arange(self.column.size) - self.column.size, rows.leg_bar])
+        paid = np.concatenate([self.paid, rows.legs["spread"] + rows.legs["impact"]])
+        wanted = np.concatenate([self.wanted, rows.legs["expected_slippage"]])
+        order = np.argsort(column, kind="stable")
+        return column[order], key[order], paid[order], wanted[order]
+
+    def first_breach(self, rows: Components, window: int, limit: float) -> Breach:
+        """first_slippage_breach over the chunk's legs, each judged on its window of legs."""
+        column, key, paid, wanted = self._joined(rows)
+        return first_slippage_breach(column, key, self.n_columns, paid, wanted, window, limit, judged=key >= 0)
+
+    def extend(self, rows: Components) -> None:
+        """Take the chunk's legs in: each column keeps its last `size` legs."""
+        if rows.leg_column.size == 0:
+            return
+        column, _, paid, wanted = self._joined(rows)
+        from_end = np.searchsorted(column, column, side="right") - np.arange(column.size) - 1
+        keep = from_end < self.size
+        self.column, self.paid, self.wanted = column[keep], paid[keep], wanted[keep]
+
+
+class _Sweep:
+    """Every strategy, symbol and the portfolio, made chunk by chunk of bars: full-size arrays whose
+    rows before the current chunk are final, the drawdown scans fed up to it, each strategy's last
+    legs, and the legs and funding of the chunks done."""
+
+    def __init__(self, run: _Run) -> None:
+        n_bars, n_symbols = run.tradable.shape
+        n_strategies = run.book.symbol.size
+        switches = run.settings.switches
+        self.targets = np.zeros((n_bars, n_strategies))
+        """The caps' targets, frozen where a strategy cannot trade (what the new-exposure layer sees)."""
+        self.positions = np.zeros((n_bars, n_strategies))
+        self.binding_layer = np.zeros((n_bars, n_strategies), dtype=np.int8)
+        self.strategy_pnl = (np.empty((n_bars, n_strategies)), np.empty((n_bars, n_strategies)))
+        self.symbol_position = np.zeros((n_bars, n_symbols))
+        self.symbol_pnl = (np.empty((n_bars, n_symbols)), np.empty((n_bars, n_symbols)))
+        self.portfolio_net = np.zeros((n_bars, 1))
+        self.strategy_scan = DrawdownScan(run.book.weight, switches.strategy_max_drawdown)
+        self.portfolio_scan = DrawdownScan(np.ones(1), switches.portfolio_max_drawdown)
+        # A window of more legs than the run has bars is never full: that switch cannot fire.
+        self.tail = _LegTail(n_strategies, switches.slippage_window_legs - 1) \
+            if switches.slippage_window_legs <= n_bars else None
+        self.strategy_parts: list[Components] = []
+        self.symbol_parts: list[Components] = []
+        self.sequential_bars = 0
+
+
+def _chunk_trades(trades: Trades, first: int, stop: int) -> Trades:
+    """The trades holding some bar of [first, stop), cut to it, in the chunk's own bar numbers."""
+    inside = (trades.start < stop) & (trades.end >= first)
+    return Trades(trades.column[inside], np.maximum(trades.start[inside], first) - first,
+                  np.minimum(trades.end[inside], stop - 1) - first, trades.side[inside])
+
+
+def _make_chunk(run: _Run, sweep: _Sweep, halted_from: IntArray, first: int, stop: int) -> tuple[Components, Components]:
+    """The bars [first, stop) under the halts `halted_from`, from the positions, scans and symbols'
+    positions of the bars before: targets, the caps, frozen cells and the new-exposure cap, then
+    the strategies', symbols' and portfolio's PnL, written into `sweep`. Returns the chunk's strategy
+    and symbol components (their legs and funding)."""
+    book, settings, limits = run.book, run.settings, run.settings.limits
+    n_symbols = run.tradable.shape[1]
+    span = (first, stop)
+    trades = _chunk_trades(run.trades, first, stop)
+    local_halts = halted_from - first
+    sides = _raw_sides(trades, book.symbol.size, stop - first, local_halts)
     weights = np.multiply(sides, book.weight[None, :], out=np.empty(sides.shape))
-    nominal, runs = _holding(run.trades, book, n_bars, halted_from)
-    capped = cap_targets(weights, book.symbol, n_symbols, settings.limits, in_place=True, nominal=nominal, runs=runs)
-    frozen = _freeze(capped.weights, run.frozen, in_place=True)
-    positions = limit_new_exposure(frozen, run.tradable, book.symbol, settings.limits.max_new_exposure_per_bar,
-                                   in_place=True)
-    return sides, capped, positions
+    nominal, runs = _holding(trades, book, stop - first, local_halts)
+    capped = cap_targets(weights, book.symbol, n_symbols, limits, in_place=True, nominal=nominal, runs=runs)
+    _freeze_span(weights, run.frozen, first, sweep.targets)
+    sweep.targets[first:stop] = weights
+    held = sweep.positions[first - 1] if first > 0 else None
+    catching_up = first > 0 and not np.array_equal(sweep.positions[first - 1], sweep.targets[first - 1])
+    positions = limit_new_exposure(weights, run.tradable[first:stop], book.symbol, limits.max_new_exposure_per_bar,
+                                   in_place=True, initial=held, catching_up=catching_up)
+    sweep.positions[first:stop] = positions.weights
+    sweep.sequential_bars += positions.sequential_bars
+    # As in run_target_weights: a strategy whose symbol cannot trade at the bar is not cut by the
+    # new-exposure layer there, though it may still sit below its target from an earlier cut.
+    scaled = positions.cut & run.tradable[first:stop][:, book.symbol]
+    sweep.binding_layer[first:stop] = binding_layers(sides, capped, positions.new_exposure_scale, book.symbol, scaled)
+    moved = (positions.moved[0] + first, positions.moved[1])
+    strategy_rows = components(sweep.positions, run.market, run.returns, run.strategy_view, settings, moved,
+                               sweep.strategy_scan, span=span, out=sweep.strategy_pnl)
+    symbol_held = sweep.symbol_position[first - 1] if first > 0 else None
+    symbol_position, symbol_moved = symbol_positions(sweep.positions, (strategy_rows.leg_bar, strategy_rows.leg_column),
+                                                     book.symbol, run.members, span, symbol_held)
+    sweep.symbol_position[first:stop] = symbol_position
+    symbol_rows = components(sweep.symbol_position, run.market, run.returns, run.symbol_view, settings, symbol_moved,
+                             span=span, out=sweep.symbol_pnl)
+    sweep.portfolio_net[first:stop, 0] = portfolio_net(symbol_rows, span)
+    sweep.portfolio_scan.feed(sweep.portfolio_net, first, stop)
+    return strategy_rows, symbol_rows
 
 
-SPARSE_UPDATE_SHARE = 0.005
-"""Up to this share of changed cells, a pass remakes its PnL cell by cell."""
+def _first_breaches(sweep: _Sweep, strategy_rows: Components, halted_from: IntArray, portfolio_halted: bool,
+                    switches: KillSwitches) -> list[Halt]:
+    """The earliest breach in the chunk just made: every live strategy (and the portfolio, if live)
+    that breaches at that bar, each for its first reason. Nothing before that bar moves when they
+    halt (a halt acts from the next bar), so they are exact together."""
+    found: list[Halt] = []
+    live = halted_from == NEVER
+    checks = [(sweep.strategy_scan.breach(), "drawdown")]
+    if sweep.tail is not None:
+        checks.append((sweep.tail.first_breach(strategy_rows, switches.slippage_window_legs,
+                                               switches.max_slippage_ratio), "slippage_ratio"))
+    for breach, reason in checks:
+        for strategy in np.flatnonzero(live & (breach.bar != NO_BREACH)):
+            found.append(Halt(int(strategy), int(breach.bar[strategy]), reason, float(breach.value[strategy])))
+    portfolio = sweep.portfolio_scan.breach()
+    if not portfolio_halted and portfolio.bar[0] != NO_BREACH:
+        found.append(Halt(PORTFOLIO, int(portfolio.bar[0]), "drawdown", float(portfolio.value[0])))
+    if not found:
+        return []
+    earliest = min(halt.bar for halt in found)
+    first_per_strategy: dict[int, Halt] = {}
+    for halt in sorted(found, key=lambda h: (h.bar, h.strategy, h.reason)):
+        if halt.bar == earliest:
+            first_per_strategy.setdefault(halt.strategy, halt)
+    return sorted(first_per_strategy.values(), key=lambda h: h.strategy)
 
-SPARSE_COLUMN_SHARE = 0.5
-"""Up to this share of changed columns, a pass remakes the PnL of those columns only."""
 
-
-def _strategy_rows(run: _Run, positions: Positions, previous: _Path | None,
-                   changed: IntArray) -> tuple[Components, Breach]:
-    """The strategies' PnL and first drawdown breaches: in full (scanned as it is made), or from
-    `previous`, remaking only the cells (when few) or the columns (when some) that changed."""
-    book, settings = run.book, run.settings
-    limit = settings.switches.strategy_max_drawdown
-    weights = positions.weights
-    n_columns = weights.shape[1]
-    columns = np.flatnonzero(np.bincount(changed % n_columns, minlength=n_columns)) if previous is not None else \
-        np.arange(n_columns)
-    if previous is None or columns.size > SPARSE_COLUMN_SHARE * n_columns:
-        scan = DrawdownScan(book.weight, limit)
-        rows = components(weights, run.market, run.returns, run.strategy_view, settings, positions.moved, scan)
-        return rows, scan.breach()
-    bar, value = previous.strategy_drawdown.bar.copy(), previous.strategy_drawdown.value.copy()
-    if changed.size <= SPARSE_UPDATE_SHARE * weights.size:
-        rows = update_components(previous.strategy_rows, weights, changed, run.market, run.returns,
-                                 run.strategy_view, settings)
-        if columns.size:
-            rescan = first_drawdown_breach(rows.net[:, columns], book.weight[columns], limit)
-            bar[columns], value[columns] = rescan.bar, rescan.value
-        return rows, Breach(bar, value)
-    scan = DrawdownScan(book.weight[columns], limit)
-    rows = update_columns(previous.strategy_rows, weights, columns, run.market, run.returns, run.strategy_view,
-                          settings, scan)
-    bar[columns], value[columns] = scan.bar, scan.value
-    return rows, Breach(bar, value)
+def _joined(position: FloatArray, pnl: tuple[FloatArray, FloatArray], parts: list[Components]) -> Components:
+    """The components of every bar from those of the chunks (legs in column-major order)."""
+    n_columns = position.shape[1]
+    bar = np.concatenate([np.zeros(0, dtype=np.int64)] + [part.leg_bar for part in parts])
+    column = np.concatenate([np.zeros(0, dtype=np.int64)] + [part.leg_column for part in parts])
+    order = np.lexsort((bar, column))
+    names = ("traded", "fees", "spread", "impact", "expected_slippage")
+    legs = {name: np.concatenate([np.zeros(0)] + [part.legs[name] for part in parts])[order] for name in names}
+    funding_rows = np.concatenate([np.zeros(0, dtype=np.int64)] + [part.funding_rows for part in parts])
+    funding_values = np.concatenate([np.zeros((0, n_columns))] + [part.funding_values for part in parts])
+    return Components(position, pnl[0], pnl[1], funding_rows, funding_values, bar[order], column[order], legs)
 
 
 def symbol_members(symbol_of: IntArray, n_symbols: int) -> IntArray:
@@ -350,14 +408,18 @@ def symbol_members(symbol_of: IntArray, n_symbols: int) -> IntArray:
 
 
 def symbol_positions(weights: FloatArray, legs: tuple[IntArray, IntArray], symbol_of: IntArray,
-                     members: IntArray) -> tuple[FloatArray, tuple[IntArray, IntArray]]:
-    """The net weight of each symbol (its strategies' weights added in column order) and the cells
-    where it changes (row-major). A sum of unchanged weights is unchanged, so it is added up only at
-    the bars where one of the symbol's strategies changes (`legs`: those cells) and carried between
-    them: a few additions per leg instead of a (bars x strategies x symbols) product, and the same
-    bits on every machine (a BLAS product's order of addition depends on its kernel)."""
-    n_bars = weights.shape[0]
+                     members: IntArray, span: tuple[int, int] | None = None,
+                     initial: FloatArray | None = None) -> tuple[FloatArray, tuple[IntArray, IntArray]]:
+    """The net weight of each symbol (its strategies' weights added in column order) over the bars
+    `span` (default all) and the cells where it changes (row-major; `initial`: the symbols' net
+    weights before the span, default flat). A sum of unchanged weights is unchanged, so it is added
+    up only at the bars where one of the symbol's strategies changes (`legs`: those cells, in the
+    span) and carried between them: a few additions per leg instead of a (bars x strategies x
+    symbols) product, and the same bits on every machine (a BLAS product's order of addition depends
+    on its kernel)."""
+    first, stop = (0, weights.shape[0]) if span is None else span
     n_symbols = members.shape[0]
+    before_span = np.zeros(n_symbols) if initial is None else initial
     cell = unique_sorted(legs[0] * n_symbols + symbol_of[legs[1]])
     bar, symbol = np.divmod(cell, n_symbols)
     total = np.zeros(cell.size)
@@ -367,44 +429,23 @@ def symbol_positions(weights: FloatArray, legs: tuple[IntArray, IntArray], symbo
     # carry each symbol's value from its change bars to the next (run lengths, symbol-major)
     by_symbol = np.lexsort((bar, symbol))
     bar, symbol, total = bar[by_symbol], symbol[by_symbol], total[by_symbol]
-    first = np.ones(bar.size, dtype=bool)
-    first[1:] = symbol[1:] != symbol[:-1]
-    last = np.ones(bar.size, dtype=bool)
-    last[:-1] = symbol[1:] != symbol[:-1]
-    following = np.where(last, n_bars, np.concatenate([bar[1:], [n_bars]]))
-    lead = np.full(n_symbols, n_bars, dtype=np.int64)
-    lead[symbol[first]] = bar[first]
-    lengths = np.concatenate([lead, following - bar])
-    values = np.concatenate([np.zeros(n_symbols), total])
+    opens = np.ones(bar.size, dtype=bool)
+    opens[1:] = symbol[1:] != symbol[:-1]
+    closes = np.ones(bar.size, dtype=bool)
+    closes[:-1] = symbol[1:] != symbol[:-1]
+    following = np.where(closes, stop, np.concatenate([bar[1:], [stop]]))
+    lead = np.full(n_symbols, stop, dtype=np.int64)
+    lead[symbol[opens]] = bar[opens]
+    lengths = np.concatenate([lead - first, following - bar])
+    values = np.concatenate([before_span, total])
     run_symbol = np.concatenate([np.arange(n_symbols), symbol])
     run_order = np.concatenate([np.full(n_symbols, -1), np.arange(bar.size)])
     order = np.lexsort((run_order, run_symbol))
-    position = np.ascontiguousarray(np.repeat(values[order], lengths[order]).reshape(n_symbols, n_bars).T)
-    before = np.where(bar > 0, position[np.maximum(bar - 1, 0), symbol], 0.0)
+    position = np.ascontiguousarray(np.repeat(values[order], lengths[order]).reshape(n_symbols, stop - first).T)
+    before = np.where(bar > first, position[np.maximum(bar - 1 - first, 0), symbol], before_span[symbol])
     moved = np.flatnonzero(total != before)
     change = np.sort(bar[moved] * n_symbols + symbol[moved])
     return position, np.divmod(change, n_symbols)
-
-
-def _symbol_rows(run: _Run, strategy_rows: Components) -> Components:
-    """The symbols' PnL (their positions are the sums of their strategies')."""
-    position, moved = symbol_positions(strategy_rows.position, (strategy_rows.leg_bar, strategy_rows.leg_column),
-                                       run.book.symbol, run.members)
-    return components(position, run.market, run.returns, run.symbol_view, run.settings, moved)
-
-
-def _simulate(run: _Run, halted_from: IntArray, previous: _Path | None = None) -> _Path:
-    """One pass under the halts `halted_from`. With `previous` (a pass under fewer or other halts),
-    the PnL is updated where the positions differ from it and `previous` hands its PnL arrays over
-    (only its positions stay valid)."""
-    sides, capped, positions = _positions(run, halted_from)
-    changed = changed_cells(previous.positions.weights, positions.weights) if previous is not None else \
-        np.zeros(0, dtype=np.int64)
-    strategy_rows, strategy_drawdown = _strategy_rows(run, positions, previous, changed)
-    symbol_rows = _symbol_rows(run, strategy_rows)
-    net = portfolio_net(symbol_rows)
-    portfolio = first_drawdown_breach(net[:, None], np.ones(1), run.settings.switches.portfolio_max_drawdown)
-    return _Path(sides, capped, positions, strategy_rows, symbol_rows, net, strategy_drawdown, portfolio)
 
 
 def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -> BacktestResult:
@@ -425,62 +466,41 @@ def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -
     run = _Run(market, book, settings, signal_trades(book, resume_bars), tradable, frozen_cells(tradable, book.symbol),
                returns, column_returns(returns, book.symbol), column_returns(returns, symbols),
                symbol_members(book.symbol, n_symbols))
-    passes = 0
-    sequential = 0
-
-    def simulate(halted_from: IntArray, previous: _Path | None = None) -> _Path:
-        nonlocal passes, sequential
-        passes += 1
-        path = _simulate(run, halted_from, previous)
-        sequential += path.positions.sequential_bars
-        return path
-
-    # Halts in batches: every first breach found is applied at once, and those the batch itself
-    # moved (through the caps, or a portfolio halt before them) are taken back and found again on
-    # the trial path (_exact_halts); the trial's other breaches make the next batch. The trial is
-    # exact only up to a bar, so a batch taken from it can fail as a whole: then the breaches are
-    # found again on the exact path. A portfolio breach joins a batch only as its earliest member
-    # (strategy halts before it change the portfolio's PnL).
+    # The sweep: chunk by chunk of bars, each made from the final state of the bars before it. The
+    # earliest breach in a chunk is exact (nothing before it depends on a later halt); it is applied,
+    # acting from the next bar, and the chunk is made again, until a chunk shows no new breach. So
+    # the caps may couple every strategy to every other and each halt still costs one chunk, not a
+    # pass over every bar.
+    sweep = _Sweep(run)
     halted_from = np.full(book.symbol.size, NEVER, dtype=np.int64)
     portfolio_halted = False
     halts: list[Halt] = []
-    path, path_from = simulate(halted_from), halted_from
-    found = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
-    while found or not np.array_equal(path_from, halted_from):
-        if found:
-            if found[0].strategy == PORTFOLIO:
-                batch = [halt for halt in found if halt.bar <= found[0].bar]
-            else:
-                batch = [halt for halt in found if halt.strategy != PORTFOLIO]
-            trial_from = _with_halts(halted_from, batch)
-            trial = simulate(trial_from, path)  # `path` hands its PnL arrays over: only its positions stay valid
-            on_trial = _breaches(trial, book, halted_from, portfolio_halted, settings.switches)
-            kept = _exact_halts(batch, on_trial, n_bars)
-            path, path_from = trial, trial_from
-            if kept:
-                halts.extend(kept)
-                portfolio_halted = portfolio_halted or any(halt.strategy == PORTFOLIO for halt in kept)
-                halted_from = _with_halts(halted_from, kept)
-                # The next batch: the trial's other breaches, taken as found. Those of them that are
-                # wrong (the trial is exact only up to the earliest bar _exact_halts allowed) are
-                # sorted out the same way on the next trial.
-                now_halted = {halt.strategy for halt in kept}
-                found = [halt for halt in on_trial if halt.strategy not in now_halted
-                         and not (halt.strategy == PORTFOLIO and portfolio_halted)]
-                continue
-        # Either a batch taken from a trial kept nothing (its earliest member did not hold there), or
-        # nothing is left but the trial applied halts that were taken back: remake the exact path under
-        # the kept halts, whose earliest breach always holds.
-        path, path_from = simulate(halted_from, path), halted_from
-        found = _breaches(path, book, halted_from, portfolio_halted, settings.switches)
-    positions = path.positions
-    # As in run_target_weights: a strategy whose symbol cannot trade at the bar is not cut by the
-    # new-exposure layer there, though it may still sit below its target from an earlier cut.
-    scaled = positions.cut & tradable[:, book.symbol]
-    layers = binding_layers(path.sides, path.capped, positions.new_exposure_scale, book.symbol, scaled)
-    halts.extend(_stale_halts(positions.weights, resumes.gap_bars, book.symbol))
+    chunk_runs = 0
+    for first in range(0, n_bars, CHUNK_BARS):
+        stop = min(first + CHUNK_BARS, n_bars)
+        scans = sweep.strategy_scan.snapshot(), sweep.portfolio_scan.snapshot()
+        while True:
+            chunk_runs += 1
+            strategy_rows, symbol_rows = _make_chunk(run, sweep, halted_from, first, stop)
+            found = _first_breaches(sweep, strategy_rows, halted_from, portfolio_halted, settings.switches)
+            if not found:
+                break
+            halts.extend(found)
+            portfolio_halted = portfolio_halted or found[0].strategy == PORTFOLIO
+            halted_from = _with_halts(halted_from, found)
+            if found[0].bar + 1 >= stop:
+                break  # the halts act from the next chunk on: this one stands
+            sweep.strategy_scan.restore(scans[0])
+            sweep.portfolio_scan.restore(scans[1])
+        if sweep.tail is not None:
+            sweep.tail.extend(strategy_rows)
+        sweep.strategy_parts.append(strategy_rows)
+        sweep.symbol_parts.append(symbol_rows)
+    halts.extend(_stale_halts(sweep.positions, resumes.gap_bars, book.symbol))
     halts.sort(key=lambda halt: (halt.bar, halt.strategy, halt.reason))
-    return BacktestResult(path.strategy_rows, path.symbol_rows, layers, halts, sequential, passes)
+    return BacktestResult(_joined(sweep.positions, sweep.strategy_pnl, sweep.strategy_parts),
+                          _joined(sweep.symbol_position, sweep.symbol_pnl, sweep.symbol_parts), sweep.binding_layer, halts,
+                          sweep.sequential_bars, chunk_runs)
 
 
 def _stale_halts(position: FloatArray, gap_bars: IntArray, symbol: IntArray) -> list[Halt]:

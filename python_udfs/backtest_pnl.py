@@ -1,11 +1,11 @@
-"""PnL components of a position matrix: gross, fees, spread, impact, funding, net; computed in full
-or updated for changed cells/columns.
+"""PnL components of a position matrix: gross, fees, spread, impact, funding, net; computed for
+every bar or for a span of bars (the engine's chunks).
 
 Why a module of its own: the engine (python_udfs/backtest_engine.py, whose docstring states the
 conventions: marks, gaps, costs, funding) makes positions, caps and halts; this module turns any
-weight matrix into its PnL, for strategy columns and symbol columns alike. A pass after new halts
-changes few positions, so besides the full computation it remakes only the changed cells or columns,
-with the arithmetic of the full pass (the same bits).
+weight matrix into its PnL, for strategy columns and symbol columns alike. The engine solves its
+halts chunk by chunk of bars, so the PnL of a span is made from the positions held before it,
+with the arithmetic of a whole pass.
 """
 
 from __future__ import annotations
@@ -238,14 +238,17 @@ def _gross_block(out: FloatArray, scratch: FloatArray, position: FloatArray, ret
     _mark_unknown(out, position, view.held_unknown, start)
 
 
-def _funding(position: FloatArray, returns: SymbolReturns, view: ColumnReturns,
-             include: bool) -> tuple[IntArray, FloatArray]:
-    """The settlement bars and the funding paid there, -w x rate (NaN when held over an unknown
-    rate): funding is non-zero only at settlement bars, so it is kept for those rows only."""
+def _funding(position: FloatArray, returns: SymbolReturns, view: ColumnReturns, include: bool,
+             span: tuple[int, int]) -> tuple[IntArray, FloatArray]:
+    """The settlement bars in `span` and the funding paid there, -w x rate (NaN when held over an
+    unknown rate): funding is non-zero only at settlement bars, so it is kept for those rows only."""
     rows = returns.funding_rows if include else np.zeros(0, dtype=np.int64)
+    rows = rows[slice(*np.searchsorted(rows, span))]
     paid = np.take(returns.funding.values[rows], view.columns, axis=1)
     paid *= position[rows]
     bar, column = view.funding_unknown
+    lo, hi = np.searchsorted(bar, span)
+    bar, column = bar[lo:hi], column[lo:hi]
     if include and bar.size:
         local = np.searchsorted(rows, bar)
         held = position[bar, column] != 0
@@ -256,13 +259,19 @@ def _funding(position: FloatArray, returns: SymbolReturns, view: ColumnReturns,
 
 def components(position: FloatArray, market: Market, returns: SymbolReturns, view: ColumnReturns,
                settings: EngineSettings, moved: tuple[IntArray, IntArray] | None = None,
-               scan: DrawdownScan | None = None) -> Components:
+               scan: DrawdownScan | None = None, span: tuple[int, int] | None = None,
+               out: tuple[FloatArray, FloatArray] | None = None) -> Components:
     """PnL components of `position` (bars x columns), column j trading market symbol view.columns[j].
     Costs are computed only where something is traded (`moved`: the cells where the weight changes,
     row-major, when already known) and funding only at settlement bars. Gross and net are made in
     blocks of bars, so the temporaries of each step stay in the CPU cache; `scan` sees each block of
-    net PnL while it is there (the drawdown kill switch)."""
+    net PnL while it is there (the drawdown kill switch).
+
+    `span` = (first, stop): only the bars [first, stop) are made (the engine's chunks; the rows
+    before `first` are the positions held before), written into `out` = (gross, net), full-size
+    arrays; `moved` must then be given. The legs and funding rows returned are those of the span."""
     n_bars = position.shape[0]
+    first_bar, stop_bar = (0, n_bars) if span is None else span
     bar, column = weight_changes(position) if moved is None else moved
     previous = np.where(bar > 0, position[np.maximum(bar - 1, 0), column], 0.0)
     traded = np.abs(position[bar, column] - previous)
@@ -270,12 +279,11 @@ def components(position: FloatArray, market: Market, returns: SymbolReturns, vie
     inputs = CostInputs(*(getattr(market.costs, name)[bar, symbol] for name in CostInputs.__dataclass_fields__))
     legs: LegCosts = leg_costs(traded, inputs, settings.costs, settings.capital_usd)
     leg_cost = legs.fees + legs.spread + legs.impact
-    rows, funding = _funding(position, returns, view, settings.costs.include_funding)
-    gross = np.empty(position.shape)
-    net = np.empty(position.shape)
-    scratch = np.empty((min(BLOCK_BARS, n_bars), position.shape[1]))
-    for start in range(0, n_bars, BLOCK_BARS):
-        stop = min(start + BLOCK_BARS, n_bars)
+    rows, funding = _funding(position, returns, view, settings.costs.include_funding, (first_bar, stop_bar))
+    gross, net = (np.empty(position.shape), np.empty(position.shape)) if out is None else out
+    scratch = np.empty((min(BLOCK_BARS, stop_bar - first_bar), position.shape[1]))
+    for start in range(first_bar, stop_bar, BLOCK_BARS):
+        stop = min(start + BLOCK_BARS, stop_bar)
         _gross_block(gross[start:stop], scratch[:stop - start], position, returns, view, settings.execution_mode,
                      start)
         block = net[start:stop]
@@ -292,15 +300,6 @@ def components(position: FloatArray, market: Market, returns: SymbolReturns, vie
                        "impact": legs.impact[order], "expected_slippage": legs.expected_slippage[order]})
 
 
-def changed_cells(old: FloatArray, new: FloatArray) -> IntArray:
-    """Flat (row-major) indices of the cells where two weight matrices differ, compared in blocks of
-    bars."""
-    n_bars, n_columns = new.shape
-    found = [np.flatnonzero(old[start:start + BLOCK_BARS] != new[start:start + BLOCK_BARS]) + start * n_columns
-             for start in range(0, n_bars, BLOCK_BARS)]
-    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
-
-
 def unique_sorted(values: IntArray) -> IntArray:
     """np.unique by sorting: numpy 2's hash-based unique is many times slower on large integer arrays."""
     ordered = np.sort(values)
@@ -309,120 +308,15 @@ def unique_sorted(values: IntArray) -> IntArray:
     return ordered[keep]
 
 
-def contains(sorted_values: IntArray, values: IntArray) -> BoolArray:
-    """np.isin(values, sorted_values) for a sorted, unique `sorted_values`, by binary search."""
-    index = np.minimum(np.searchsorted(sorted_values, values), max(sorted_values.size - 1, 0))
-    return (sorted_values[index] == values) if sorted_values.size else np.zeros(values.shape, dtype=bool)
-
-
-def _gross_at(position: FloatArray, bar: IntArray, column: IntArray, returns: SymbolReturns, view: ColumnReturns,
-              mode: str) -> FloatArray:
-    """_gross_block's arithmetic at single cells (the same operations in the same order, so the same
-    bits)."""
-    symbol = view.columns[column]
-    weight = position[bar, column]
-    gross = returns.held.values[bar, symbol] * weight
-    unknown = returns.held.unknown[bar, symbol] & (weight != 0)
-    if mode == "next_open":
-        before = np.where(bar > 0, position[np.maximum(bar - 1, 0), column], 0.0)
-        gross += returns.carried.values[bar, symbol] * before
-        unknown |= returns.carried.unknown[bar, symbol] & (before != 0)
-    gross[unknown] = np.nan
-    return gross
-
-
-def _funding_at(position: FloatArray, bar: IntArray, column: IntArray, returns: SymbolReturns,
-                view: ColumnReturns) -> FloatArray:
-    """_funding's arithmetic at single cells of settlement bars."""
-    symbol = view.columns[column]
-    weight = position[bar, column]
-    paid = returns.funding.values[bar, symbol] * weight
-    paid[returns.funding.unknown[bar, symbol] & (weight != 0)] = np.nan
-    return -paid
-
-
-def update_components(old: Components, position: FloatArray, changed: IntArray, market: Market,
-                      returns: SymbolReturns, view: ColumnReturns, settings: EngineSettings) -> Components:
-    """The components of `position`, which differs from `old.position` only at the flat cells
-    `changed`: a weight enters the PnL and the legs of its own bar and of the next one, and the
-    funding of its own bar, so only those cells are recomputed (with the arithmetic of a full pass,
-    so the same bits). `old` hands its arrays over: they are edited in place."""
-    n_bars, n_columns = position.shape
-    reached = unique_sorted(np.concatenate([changed, changed[changed + n_columns < n_bars * n_columns] + n_columns]))
-    bar, column = np.divmod(reached, n_columns)
-    rows, funding = old.funding_rows, old.funding_values
-    local = np.searchsorted(rows, bar)
-    settles = local < rows.size
-    settles[settles] = rows[local[settles]] == bar[settles]
-    funding[local[settles], column[settles]] = _funding_at(position, bar[settles], column[settles], returns, view)
-    gross = _gross_at(position, bar, column, returns, view, settings.execution_mode)
-    net = gross.copy()
-    net[settles] += funding[local[settles], column[settles]]
-    previous = np.where(bar > 0, position[np.maximum(bar - 1, 0), column], 0.0)
-    is_leg = position[bar, column] != previous
-    leg_bar, leg_column = bar[is_leg], column[is_leg]
-    traded = np.abs(position[leg_bar, leg_column] - previous[is_leg])
-    symbol = view.columns[leg_column]
-    inputs = CostInputs(*(getattr(market.costs, name)[leg_bar, symbol] for name in CostInputs.__dataclass_fields__))
-    legs: LegCosts = leg_costs(traded, inputs, settings.costs, settings.capital_usd)
-    net[is_leg] -= legs.fees + legs.spread + legs.impact
-    old.gross[bar, column] = gross
-    old.net[bar, column] = net
-    kept = ~contains(reached, old.leg_bar * n_columns + old.leg_column)
-    new_legs = {"traded": traded, "fees": legs.fees, "spread": legs.spread, "impact": legs.impact,
-                "expected_slippage": legs.expected_slippage}
-    all_bar = np.concatenate([old.leg_bar[kept], leg_bar])
-    all_column = np.concatenate([old.leg_column[kept], leg_column])
-    order = np.lexsort((all_bar, all_column))
-    merged = {name: np.concatenate([old.legs[name][kept], values])[order] for name, values in new_legs.items()}
-    return Components(position, old.gross, old.net, rows, funding, all_bar[order], all_column[order], merged)
-
-
-def update_columns(old: Components, position: FloatArray, columns: IntArray, market: Market,
-                   returns: SymbolReturns, view: ColumnReturns, settings: EngineSettings,
-                   scan: DrawdownScan | None = None) -> Components:
-    """The components of `position`, which differs from `old.position` only in `columns`: the PnL of
-    those columns is made again (in blocks, as `components` does) and written into `old`'s arrays,
-    which `old` hands over; `scan` sees the net PnL of those columns only."""
-    part = components(np.take(position, columns, axis=1), market, returns,
-                      ColumnReturns(view.columns[columns], *_select_columns(view, columns)), settings, scan=scan)
-    for start in range(0, position.shape[0], BLOCK_BARS):
-        stop = start + BLOCK_BARS
-        old.gross[start:stop, columns] = part.gross[start:stop]
-        old.net[start:stop, columns] = part.net[start:stop]
-    old.funding_values[:, columns] = part.funding_values
-    redone = np.zeros(position.shape[1], dtype=bool)
-    redone[columns] = True
-    kept = ~redone[old.leg_column]
-    bar = np.concatenate([old.leg_bar[kept], part.leg_bar])
-    column = np.concatenate([old.leg_column[kept], columns[part.leg_column]])
-    order = np.lexsort((bar, column))
-    legs = {name: np.concatenate([values[kept], part.legs[name]])[order] for name, values in old.legs.items()}
-    return Components(position, old.gross, old.net, old.funding_rows, old.funding_values, bar[order], column[order],
-                      legs)
-
-
-def _select_columns(view: ColumnReturns, columns: IntArray) -> tuple[tuple[IntArray, IntArray], ...]:
-    """The unknown cells of `view` in the columns `columns`, renumbered 0, 1, ... in that order."""
-    local = np.full(view.columns.size, -1, dtype=np.int64)
-    local[columns] = np.arange(columns.size)
-
-    def select(cells: tuple[IntArray, IntArray]) -> tuple[IntArray, IntArray]:
-        bar, column = cells
-        inside = local[column] >= 0
-        return bar[inside], local[column[inside]]
-
-    return select(view.held_unknown), select(view.carried_unknown), select(view.funding_unknown)
-
-
-def portfolio_net(symbols: Components) -> FloatArray:
+def portfolio_net(symbols: Components, span: tuple[int, int] | None = None) -> FloatArray:
     """The book's net PnL per bar: every known component of every symbol (a symbol's move across a
     gap is booked at its next priced bar; an unknown funding rate is not booked), so the portfolio's
-    net is always its gross - costs + funding."""
+    net is always its gross - costs + funding. `span`: only the bars [first, stop) (the legs and
+    funding of `symbols` are those of the span)."""
     legs = symbols.legs
-    n_bars = symbols.position.shape[0]
+    first, stop = (0, symbols.position.shape[0]) if span is None else span
     known_costs = sum(np.nan_to_num(legs[name]) for name in ("fees", "spread", "impact"))
-    costs = np.bincount(symbols.leg_bar, weights=known_costs, minlength=n_bars)
-    funding = np.zeros(n_bars)
-    funding[symbols.funding_rows] = np.nansum(symbols.funding_values, axis=1)
-    return np.nansum(symbols.gross, axis=1) + funding - costs
+    costs = np.bincount(symbols.leg_bar - first, weights=known_costs, minlength=stop - first)
+    funding = np.zeros(stop - first)
+    funding[symbols.funding_rows - first] = np.nansum(symbols.funding_values, axis=1)
+    return np.nansum(symbols.gross[first:stop], axis=1) + funding - costs

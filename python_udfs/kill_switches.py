@@ -222,6 +222,19 @@ class DrawdownScan:
     def breach(self) -> Breach:
         return Breach(self.bar.copy(), self.value.copy())
 
+    _STATE = ("exact_at", "carried", "peak", "approx", "magnitude", "peak_high", "peak_low", "open", "bar", "value")
+
+    def snapshot(self) -> tuple[int, tuple[np.ndarray, ...]]:
+        """The scan's state after the blocks fed so far: feeding blocks again from there (the engine
+        redoes a chunk of bars after a halt) starts from `restore(snapshot)`."""
+        return len(self.blocks), tuple(getattr(self, name).copy() for name in self._STATE)
+
+    def restore(self, snapshot: tuple[int, tuple[np.ndarray, ...]]) -> None:
+        fed, arrays = snapshot
+        del self.blocks[fed:]
+        for name, values in zip(self._STATE, arrays):
+            setattr(self, name, values.copy())
+
 
 def first_drawdown_breach(net: FloatArray, base: FloatArray, limit: float) -> Breach:
     """Equity = base + cumulative known net PnL (unknown bars add nothing); the first bar where
@@ -234,10 +247,11 @@ def first_drawdown_breach(net: FloatArray, base: FloatArray, limit: float) -> Br
 
 
 def first_slippage_breach(column: IntArray, bar: IntArray, n_columns: int, paid: FloatArray, wanted: FloatArray,
-                          window: int, limit: float) -> Breach:
+                          window: int, limit: float, judged: BoolArray | None = None) -> Breach:
     """Per column, over its legs in time order (the legs sorted by column, then bar): the first leg at
     which the last `window` legs paid more than `limit` times the expected slippage. A window with
-    an unknown cost is not judged."""
+    an unknown cost is not judged, nor a leg outside `judged` (legs judged before, given as the
+    start of their column's windows)."""
     out_bar = np.full(n_columns, NO_BREACH, dtype=np.int64)
     out_value = np.full(n_columns, np.nan)
     if column.size == 0:
@@ -255,6 +269,8 @@ def first_slippage_breach(column: IntArray, bar: IntArray, n_columns: int, paid:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(wanted_sum > 0, paid_sum / wanted_sum, np.inf)
     breached = full & known & (ratio > limit)
+    if judged is not None:
+        breached &= judged
     hits = np.flatnonzero(breached)
     if hits.size:
         first_hit = hits[np.unique(column[hits], return_index=True)[1]]

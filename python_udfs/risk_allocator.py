@@ -158,45 +158,52 @@ def _step(target: FloatArray, previous: FloatArray, tradable: npt.NDArray[np.boo
     return np.where(tradable, moved, previous), scale
 
 
-def weight_changes(weights: FloatArray) -> tuple[IntArray, IntArray]:
+def weight_changes(weights: FloatArray, initial: FloatArray | None = None) -> tuple[IntArray, IntArray]:
     """(bar, column) of every cell whose weight differs from the bar before (the first bar against
-    flat), in row-major order. Compared in blocks of bars, so the mask stays in the CPU cache; the
-    flat positions of a mask are several times faster to find than its 2-D indices."""
+    `initial`, the weights held before it; default flat), in row-major order. Compared in blocks of
+    bars, so the mask stays in the CPU cache; the flat positions of a mask are several times faster
+    to find than its 2-D indices."""
     n_bars, n_columns = weights.shape
+    held = np.zeros((1, n_columns)) if initial is None else initial[None, :]
     found = []
     for start in range(0, n_bars, CHANGE_BLOCK_BARS):
         stop = min(start + CHANGE_BLOCK_BARS, n_bars)
-        before = weights[start - 1:stop - 1] if start > 0 else np.vstack([np.zeros((1, n_columns)),
-                                                                           weights[:stop - 1]])
+        before = weights[start - 1:stop - 1] if start > 0 else np.vstack([held, weights[:stop - 1]])
         found.append(np.flatnonzero(weights[start:stop] != before) + start * n_columns)
     flat = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
     bar, column = np.divmod(flat, max(n_columns, 1))
     return bar, column
 
 
-def _changes_at(weights: FloatArray, rows: IntArray) -> tuple[IntArray, IntArray]:
+def _changes_at(weights: FloatArray, rows: IntArray, initial: FloatArray) -> tuple[IntArray, IntArray]:
     """weight_changes restricted to the bars `rows` (sorted, unique)."""
-    before = np.where((rows > 0)[:, None], weights[np.maximum(rows - 1, 0)], 0.0)
+    before = np.where((rows > 0)[:, None], weights[np.maximum(rows - 1, 0)], initial[None, :])
     local, column = np.nonzero(weights[rows] != before)
     return rows[local], column
 
 
 def limit_new_exposure(targets: FloatArray, tradable: npt.NDArray[np.bool_], symbol_of: IntArray, limit: float,
-                       in_place: bool = False) -> Positions:
+                       in_place: bool = False, initial: FloatArray | None = None,
+                       catching_up: bool = False) -> Positions:
     """Layer 4 (see the module docstring for the chunked solution). `targets` (bars x columns) must
     already hold still where column j's symbol `symbol_of[j]` cannot trade (`tradable`: bars x
     symbols). `in_place`: the caller hands `targets` over and gets the positions in the same array
-    (the bars solved one at a time are few, so their targets are kept aside)."""
+    (the bars solved one at a time are few, so their targets are kept aside). `initial`: the
+    positions held before the first bar (default flat), and `catching_up`: they were below their
+    targets (a cut still being caught up, so the first bar is solved one at a time)."""
     n_bars, n_columns = targets.shape
+    held_before = np.zeros(n_columns) if initial is None else initial
     positions = targets if in_place else targets.copy()
     scale = np.ones(n_bars)
     cut = np.zeros(targets.shape, dtype=bool)
     # the increases of the unconstrained path, computed only where a weight changes
-    bar, column = weight_changes(targets)
-    previous = np.where(bar > 0, targets[np.maximum(bar - 1, 0), column], 0.0)
+    bar, column = weight_changes(targets, held_before)
+    previous = np.where(bar > 0, targets[np.maximum(bar - 1, 0), column], held_before[column])
     increase = np.where(tradable[bar, symbol_of[column]], _increase(targets[bar, column], previous)[0], 0.0)
     free_increase = np.bincount(bar, weights=increase, minlength=n_bars)
     violations = np.flatnonzero(free_increase > limit * (1 + _TOLERANCE))
+    if catching_up and n_bars and (violations.size == 0 or violations[0] != 0):
+        violations = np.concatenate([[0], violations])
     sequential = 0
     cursor = 0
     solved: list[int] = []
@@ -205,7 +212,7 @@ def limit_new_exposure(targets: FloatArray, tradable: npt.NDArray[np.bool_], sym
         if pending.size == 0:
             break
         row = int(pending[0])
-        held = positions[row - 1] if row > 0 else np.zeros(n_columns)
+        held = positions[row - 1] if row > 0 else held_before
         while row < n_bars:
             target = targets[row].copy()
             held, scale[row] = _step(target, held, tradable[row, symbol_of], limit)
@@ -218,17 +225,17 @@ def limit_new_exposure(targets: FloatArray, tradable: npt.NDArray[np.bool_], sym
             row += 1
         cursor = row + 1
     if solved:
-        bar, column = _merge_changes(positions, bar, column, np.asarray(solved, dtype=np.int64))
+        bar, column = _merge_changes(positions, bar, column, np.asarray(solved, dtype=np.int64), held_before)
     return Positions(positions, scale, sequential, cut, (bar, column))
 
 
 def _merge_changes(positions: FloatArray, bar: IntArray, column: IntArray,
-                   solved: IntArray) -> tuple[IntArray, IntArray]:
+                   solved: IntArray, initial: FloatArray) -> tuple[IntArray, IntArray]:
     """The changes of the targets, redone at the bars solved one at a time and the bars after them."""
     redo = np.union1d(solved, solved + 1)
     redo = redo[redo < positions.shape[0]]
     keep = ~np.isin(bar, redo)
-    new_bar, new_column = _changes_at(positions, redo)
+    new_bar, new_column = _changes_at(positions, redo, initial)
     bar, column = np.concatenate([bar[keep], new_bar]), np.concatenate([column[keep], new_column])
     order = np.lexsort((column, bar))
     return bar[order], column[order]
@@ -246,14 +253,22 @@ def binding_layers(targets: FloatArray, capped: CappedTargets, new_exposure_scal
         | (new_exposure_scale < 1 - _TOLERANCE))
     if rows.size == 0:
         return layers
-    best = np.broadcast_to(capped.strategy_scale[None, :], (rows.size, n_strategies)).copy()
-    code = np.where(strategy_bound[None, :], 1, 0).astype(np.int8) * np.ones((rows.size, 1), dtype=np.int8)
-    candidates = (capped.symbol_scale[rows][:, symbol_of], np.broadcast_to(capped.portfolio_scale[rows, None], best.shape),
-                  np.where(scaled_by_new_exposure[rows], new_exposure_scale[rows, None], 1.0))
-    for layer, factor in enumerate(candidates, start=2):
-        tighter = factor < best
-        best = np.where(tighter, factor, best)
-        code = np.where(tighter, np.int8(layer), code)
+    # The layer that cut most is the earliest whose factor is the smallest. Layers 2 and 3 are shared
+    # by a symbol's strategies, so they are compared per bar and symbol before being spread to the
+    # strategies; the new-exposure factor applies only to the few cells it cut.
+    symbol_scale = capped.symbol_scale[rows]
+    portfolio_scale = capped.portfolio_scale[rows, None]
+    shared_code = np.where(symbol_scale <= portfolio_scale, np.int8(2), np.int8(3))
+    best = np.take(np.minimum(symbol_scale, portfolio_scale), symbol_of, axis=1)
+    code = np.take(shared_code, symbol_of, axis=1)
+    strategy_wins = capped.strategy_scale[None, :] <= best
+    np.minimum(best, capped.strategy_scale[None, :], out=best)
+    code[strategy_wins] = 1
+    row, column = np.nonzero(scaled_by_new_exposure[rows])
+    factor = new_exposure_scale[rows[row]]
+    tighter = factor < best[row, column]
+    best[row[tighter], column[tighter]] = factor[tighter]
+    code[row[tighter], column[tighter]] = 4
     bound = (best < 1 - _TOLERANCE) & (targets[rows] != 0)
-    layers[rows] = np.where(bound, code, 0)
+    layers[rows] = np.where(bound, code, np.int8(0))
     return layers

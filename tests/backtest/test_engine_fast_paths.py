@@ -1,7 +1,7 @@
-"""The engine's fast paths give the bits of the straightforward ones: a pass after halts that remakes
-only the changed cells or strategies equals a full pass, the drawdown scan's bound never hides a
-breach, the symbols' positions are their strategies' sums, and the sparse gap rules (stale resumes,
-marks, frozen cells), the run-length targets and the caps' skip hints equal their dense versions."""
+"""The engine's fast paths give the results of the straightforward ones: the sweep in chunks makes
+the path of one chunk, the drawdown scan's bound never hides a breach, the symbols' positions are
+their strategies' sums, and the sparse gap rules (stale resumes, marks, frozen cells), the
+run-length targets and the caps' skip hints equal their dense versions."""
 
 from __future__ import annotations
 
@@ -19,37 +19,39 @@ from tests.backtest.engine_cases import random_case
 PARTS = ("position", "gross", "net", "funding", "traded", "fees", "spread", "impact", "expected_slippage")
 HALTING = [KillSwitches(3, 0.05, 0.04, 50.0, 5), KillSwitches(1, 0.02, 0.5, 1.2, 3), KillSwitches(3, 0.2, 0.15, 3.0, 5)]
 LIMITS = [RiskLimits(0.3, 0.4, 0.8, 0.3), RiskLimits(0.3, 0.2, 0.3, 0.05), RiskLimits(10.0, 10.0, 10.0, 10.0)]
-# (share of changed cells, share of changed strategies) up to which a pass updates cell by cell / by strategy
-UPDATE_PATHS = {"full": (-1.0, -1.0), "strategies": (-1.0, 1.0), "cells": (1.0, 1.0)}
-
-
-def assert_same_bits(a: BacktestResult, b: BacktestResult, label: str) -> None:
-    for rows in ("strategies", "symbols"):
-        for name in PARTS:
-            x, y = getattr(getattr(a, rows), name), getattr(getattr(b, rows), name)
-            assert np.array_equal(x, y, equal_nan=True), f"{rows}.{name}, {label}"
+def assert_same_path(a: BacktestResult, b: BacktestResult, label: str) -> None:
+    """The same halts, binding layers, positions and legs, and PnL equal to rounding: a chunk
+    boundary only moves where the drawdown scans' running sums restart (the halt values too)."""
+    assert [(h.strategy, h.bar, h.reason) for h in a.halts] == [(h.strategy, h.bar, h.reason) for h in b.halts], label
+    np.testing.assert_allclose([h.value for h in a.halts], [h.value for h in b.halts], rtol=1e-12, err_msg=label)
     assert np.array_equal(a.binding_layer, b.binding_layer), label
-    assert [(h.strategy, h.bar, h.reason, h.value) for h in a.halts] == \
-        [(h.strategy, h.bar, h.reason, h.value) for h in b.halts], label
-    assert (a.passes, a.sequential_bars) == (b.passes, b.sequential_bars), label
+    for rows in ("strategies", "symbols"):
+        x, y = getattr(a, rows), getattr(b, rows)
+        assert np.array_equal(x.position, y.position), f"{rows}.position, {label}"
+        assert np.array_equal(x.leg_bar, y.leg_bar) and np.array_equal(x.leg_column, y.leg_column), label
+        for name in PARTS[1:]:
+            np.testing.assert_allclose(getattr(x, name), getattr(y, name), rtol=0, atol=1e-15,
+                                       err_msg=f"{rows}.{name}, {label}")
 
 
 @pytest.mark.parametrize("mode", ["next_open", "close"])
-def test_a_pass_updated_by_cells_or_strategies_equals_a_full_pass(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    several_passes = 0
-    for seed in range(6):
+def test_the_sweep_in_chunks_makes_the_path_of_one_chunk(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of 1, 17 and 64 bars (each made from the state the chunks before left: positions, a
+    new-exposure cut being caught up, frozen cells, drawdown scans, the slippage windows' last legs)
+    make the path that one chunk of all 300 bars makes, halts included."""
+    redone = 0
+    for seed in range(4):
         for kill in HALTING:
             for limits in LIMITS:
                 case = random_case(seed, mode, limits=limits, switches=kill)
-                results = {}
-                for path, (cells, columns) in UPDATE_PATHS.items():
-                    monkeypatch.setattr(engine, "SPARSE_UPDATE_SHARE", cells)
-                    monkeypatch.setattr(engine, "SPARSE_COLUMN_SHARE", columns)
-                    results[path] = run_backtest(*case)
-                for path in ("strategies", "cells"):
-                    assert_same_bits(results["full"], results[path], f"{path}, seed {seed}, {kill}, {limits}")
-                several_passes += results["full"].passes > 2
-    assert several_passes > 10, several_passes
+                monkeypatch.setattr(engine, "CHUNK_BARS", 10_000)
+                whole = run_backtest(*case)
+                for chunk in (1, 17, 64):
+                    monkeypatch.setattr(engine, "CHUNK_BARS", chunk)
+                    parts = run_backtest(*case)
+                    assert_same_path(whole, parts, f"chunks of {chunk}, seed {seed}, {kill}, {limits}")
+                    redone += parts.chunk_runs > -(-300 // chunk)
+    assert redone > 10, redone
 
 
 def reference_drawdown_breach(net: np.ndarray, base: np.ndarray, limit: float, block: int) -> switches.Breach:

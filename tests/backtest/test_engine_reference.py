@@ -54,24 +54,44 @@ def test_engine_matches_the_reference_loop(mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["next_open", "close"])
-def test_engine_in_small_blocks_matches_the_reference_loop(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The running scans work in blocks of bars carrying their state across blocks; blocks of 37 bars
-    (not a divisor of the 300 bars) give the same results as the reference."""
+@pytest.mark.parametrize("chunk", [1, 37, 64])
+def test_engine_in_small_blocks_and_chunks_matches_the_reference_loop(mode: str, chunk: int,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The running scans work in blocks of bars and the sweep in chunks, each carrying its state
+    (positions held, a cut being caught up, drawdown scans, the last legs of the slippage window)
+    across the boundary; blocks of 37 bars and chunks of 1, 37 and 64 bars (not divisors of the 300
+    bars) give the same results as the reference, halts included."""
+    import python_udfs.backtest_engine as engine
     import python_udfs.backtest_pnl as pnl
     import python_udfs.kill_switches as switches
 
     monkeypatch.setattr(pnl, "BLOCK_BARS", 37)
     monkeypatch.setattr(switches, "BLOCK_BARS", 37)
+    monkeypatch.setattr(engine, "CHUNK_BARS", chunk)
+    chunks_redone = halts = 0
     for variant in SWITCH_VARIANTS:
         for seed in range(4):
-            assert_matches_reference(*random_case(seed, mode, switches=variant), f"blocks of 37, seed {seed}")
+            result = assert_matches_reference(*random_case(seed, mode, switches=variant),
+                                              f"blocks of 37, chunks of {chunk}, seed {seed}")
+            chunks_redone += result.chunk_runs - -(-300 // chunk)
+            halts += sum(h.reason != "data_staleness" for h in result.halts)
+    assert halts > 20, halts
+    # a chunk of one bar is never made again: its halts act from the next chunk on
+    assert chunks_redone > 10 if chunk > 1 else chunks_redone == 0, chunks_redone
 
 
-def test_halts_under_caps_that_couple_the_strategies_match_the_reference_loop() -> None:
+@pytest.mark.parametrize("chunk", [2048, 50])
+def test_halts_under_caps_that_couple_the_strategies_match_the_reference_loop(chunk: int,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Tight symbol, gross and new-exposure caps tie every strategy's position to the others', so a
-    halt moves the PnL of strategies that are not halted, and a breach found before a batch of
-    halts may move or vanish once it is applied. The engine keeps the halts of a batch that are
-    still exact and finds the rest again; the halts and every component must be the reference's."""
+    halt moves the PnL of strategies that are not halted, and a breach found before a halt may move
+    or vanish once it is applied. The engine applies the earliest breach of a chunk and makes the
+    chunk again (in one chunk, or in chunks of 50 bars, where cuts being caught up, scans and
+    slippage windows cross chunk boundaries); the halts and every component must be the
+    reference's."""
+    import python_udfs.backtest_engine as engine
+
+    monkeypatch.setattr(engine, "CHUNK_BARS", chunk)
     coupled = RiskLimits(0.25, 0.12, 0.3, 0.08)
     halts_seen = 0
     layers: Counter[int] = Counter()
