@@ -193,8 +193,8 @@ def _measure_engine(case_path: str, variant: str, repeats: str = str(REPEATS)) -
     halts = Counter(halt.reason for halt in result.halts)
     strategy_total = np.nansum(result.strategies.net, axis=0)
     return {"bars": int(market.close.shape[0]), "strategies": int(book.symbol.size), "seconds": seconds,
-            "runs_s": times, "chunks": -(-int(market.close.shape[0]) // engine.CHUNK_BARS),
-            "chunk_runs": result.chunk_runs, "sequential_bars": result.sequential_bars,
+            "runs_s": times, "chunk_bars": engine.CHUNK_BARS, "chunks": result.chunks,
+            "sequential_bars": result.sequential_bars,
             "halts": dict(sorted(halts.items())),
             "halted_strategies": len({h.strategy for h in result.halts if h.reason != "data_staleness"}),
             "binding_cells": int(np.count_nonzero(result.binding_layer)),
@@ -349,8 +349,8 @@ def _rate(measured: dict[str, Any]) -> float:
 def _engine_row(name: str, description: str, measured: dict[str, Any]) -> dict[str, object]:
     return {"stage": "backtest", "case": f"{name}: {description}", "updates_per_s": round(_rate(measured)),
             "seconds": round(measured["seconds"], 2), "runs_s": _rounded(measured["runs_s"]),
-            "peak_rss_mb": round(measured["peak_rss_mb"], 1), "chunks": measured["chunks"],
-            "chunk_runs": measured["chunk_runs"],
+            "peak_rss_mb": round(measured["peak_rss_mb"], 1), "chunk_bars": measured["chunk_bars"],
+            "chunks": measured["chunks"],
             "sequential_bars": measured["sequential_bars"], "halts": measured["halts"],
             "halted_strategies": measured["halted_strategies"], "binding_cells": measured["binding_cells"],
             "binding_by_layer": measured["binding_by_layer"],

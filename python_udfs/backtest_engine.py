@@ -28,8 +28,9 @@ Path dependence (the new-exposure cap, halts) is solved in chunks, never as a Py
 per strategy. The bars are swept in chunks of CHUNK_BARS, each made, vectorised over its bars and
 strategies, from the final state of the bars before it (positions held, drawdown scans, each
 strategy's last legs). A halt changes nothing before the bar after its breach, so the earliest
-breach in a chunk is exact: it is applied and the chunk is made again. Caps that couple every
-strategy to every other (a binding gross cap) cost one chunk per halt, not a pass over the year.
+breach in a chunk is exact, and so are the chunk's bars up to it: they stand, the halt is applied
+and the next chunk starts after it. Caps that couple every strategy to every other (a binding gross
+cap) cost the rest of a chunk per halt, not a pass over the year.
 Inside a chunk, the new-exposure cap is solved as python_udfs/risk_allocator.py describes, and one
 weight matrix goes through targets, caps, frozen cells and the new-exposure cap, edited in place.
 
@@ -94,8 +95,8 @@ class BacktestResult:
     binding_layer: npt.NDArray[np.int8]
     halts: list[Halt] = field(default_factory=list)
     sequential_bars: int = 0
-    chunk_runs: int = 0
-    """Chunks made, counting each chunk made again after a halt."""
+    chunks: int = 0
+    """Chunks of bars made: a halt ends its chunk at its bar, and the next chunk starts after it."""
 
     @property
     def portfolio_net(self) -> FloatArray:
@@ -242,8 +243,9 @@ class _Run(NamedTuple):
 
 
 CHUNK_BARS = 2048
-"""Bars per chunk of the sweep. A halt makes its chunk again, so a smaller chunk redoes less per
-halt but pays the fixed cost of a chunk's numpy calls more often (ingest/bench_backtest.py)."""
+"""Bars per chunk of the sweep. The bars of a chunk after a halt are made for nothing, so a smaller
+chunk wastes less per halt but pays the fixed cost of a chunk's numpy calls more often
+(ingest/bench_backtest.py)."""
 
 
 class _LegTail:
@@ -383,6 +385,14 @@ def _first_breaches(sweep: _Sweep, strategy_rows: Components, halted_from: IntAr
     return sorted(first_per_strategy.values(), key=lambda h: h.strategy)
 
 
+def _head(rows: Components, stop: int) -> Components:
+    """The legs and funding of a chunk's components before the bar `stop`."""
+    legs = rows.leg_bar < stop
+    settled = int(np.searchsorted(rows.funding_rows, stop))
+    return Components(rows.position, rows.gross, rows.net, rows.funding_rows[:settled], rows.funding_values[:settled],
+                      rows.leg_bar[legs], rows.leg_column[legs], {name: values[legs] for name, values in rows.legs.items()})
+
+
 def _joined(position: FloatArray, pnl: tuple[FloatArray, FloatArray], parts: list[Components]) -> Components:
     """The components of every bar from those of the chunks (legs in column-major order)."""
     n_columns = position.shape[1]
@@ -467,40 +477,43 @@ def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -
                returns, column_returns(returns, book.symbol), column_returns(returns, symbols),
                symbol_members(book.symbol, n_symbols))
     # The sweep: chunk by chunk of bars, each made from the final state of the bars before it. The
-    # earliest breach in a chunk is exact (nothing before it depends on a later halt); it is applied,
-    # acting from the next bar, and the chunk is made again, until a chunk shows no new breach. So
-    # the caps may couple every strategy to every other and each halt still costs one chunk, not a
-    # pass over every bar.
+    # earliest breach in a chunk is exact (nothing before it depends on a later halt), and so are the
+    # chunk's bars up to it: they stand, the breach is applied (acting from the next bar), and the
+    # next chunk starts there. So the caps may couple every strategy to every other and a halt still
+    # costs only the rest of its chunk, not a pass over every bar.
     sweep = _Sweep(run)
     halted_from = np.full(book.symbol.size, NEVER, dtype=np.int64)
     portfolio_halted = False
     halts: list[Halt] = []
-    chunk_runs = 0
-    for first in range(0, n_bars, CHUNK_BARS):
+    chunks = 0
+    first = 0
+    while first < n_bars:
         stop = min(first + CHUNK_BARS, n_bars)
         scans = sweep.strategy_scan.snapshot(), sweep.portfolio_scan.snapshot()
-        while True:
-            chunk_runs += 1
-            strategy_rows, symbol_rows = _make_chunk(run, sweep, halted_from, first, stop)
-            found = _first_breaches(sweep, strategy_rows, halted_from, portfolio_halted, settings.switches)
-            if not found:
-                break
+        chunks += 1
+        strategy_rows, symbol_rows = _make_chunk(run, sweep, halted_from, first, stop)
+        found = _first_breaches(sweep, strategy_rows, halted_from, portfolio_halted, settings.switches)
+        if found:
             halts.extend(found)
             portfolio_halted = portfolio_halted or found[0].strategy == PORTFOLIO
             halted_from = _with_halts(halted_from, found)
-            if found[0].bar + 1 >= stop:
-                break  # the halts act from the next chunk on: this one stands
-            sweep.strategy_scan.restore(scans[0])
-            sweep.portfolio_scan.restore(scans[1])
+            if found[0].bar + 1 < stop:
+                stop = found[0].bar + 1
+                strategy_rows, symbol_rows = _head(strategy_rows, stop), _head(symbol_rows, stop)
+                for scan, snapshot, net in ((sweep.strategy_scan, scans[0], sweep.strategy_pnl[1]),
+                                            (sweep.portfolio_scan, scans[1], sweep.portfolio_net)):
+                    scan.restore(snapshot)
+                    scan.feed(net, first, stop)
         if sweep.tail is not None:
             sweep.tail.extend(strategy_rows)
         sweep.strategy_parts.append(strategy_rows)
         sweep.symbol_parts.append(symbol_rows)
+        first = stop
     halts.extend(_stale_halts(sweep.positions, resumes.gap_bars, book.symbol))
     halts.sort(key=lambda halt: (halt.bar, halt.strategy, halt.reason))
     return BacktestResult(_joined(sweep.positions, sweep.strategy_pnl, sweep.strategy_parts),
                           _joined(sweep.symbol_position, sweep.symbol_pnl, sweep.symbol_parts), sweep.binding_layer, halts,
-                          sweep.sequential_bars, chunk_runs)
+                          sweep.sequential_bars, chunks)
 
 
 def _stale_halts(position: FloatArray, gap_bars: IntArray, symbol: IntArray) -> list[Halt]:

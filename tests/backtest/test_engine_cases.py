@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from python_udfs.backtest_config import KillSwitches, RiskLimits
+from python_udfs.backtest_config import RiskLimits
 from python_udfs.backtest_engine import run_backtest
 from python_udfs.execution_costs import CostInputs
 from tests.backtest.engine_cases import NO_LIMITS, NO_SWITCHES, book, cost_config, flat_market, random_case, settings

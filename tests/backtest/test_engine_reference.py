@@ -68,16 +68,16 @@ def test_engine_in_small_blocks_and_chunks_matches_the_reference_loop(mode: str,
     monkeypatch.setattr(pnl, "BLOCK_BARS", 37)
     monkeypatch.setattr(switches, "BLOCK_BARS", 37)
     monkeypatch.setattr(engine, "CHUNK_BARS", chunk)
-    chunks_redone = halts = 0
+    cut_short = halts = 0
     for variant in SWITCH_VARIANTS:
         for seed in range(4):
             result = assert_matches_reference(*random_case(seed, mode, switches=variant),
                                               f"blocks of 37, chunks of {chunk}, seed {seed}")
-            chunks_redone += result.chunk_runs - -(-300 // chunk)
+            cut_short += result.chunks - -(-300 // chunk)  # chunks a halt ended early
             halts += sum(h.reason != "data_staleness" for h in result.halts)
     assert halts > 20, halts
-    # a chunk of one bar is never made again: its halts act from the next chunk on
-    assert chunks_redone > 10 if chunk > 1 else chunks_redone == 0, chunks_redone
+    # a chunk of one bar is never cut short: its halts act from the next chunk on
+    assert cut_short > 10 if chunk > 1 else cut_short == 0, cut_short
 
 
 @pytest.mark.parametrize("chunk", [2048, 50])
@@ -85,8 +85,8 @@ def test_halts_under_caps_that_couple_the_strategies_match_the_reference_loop(ch
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Tight symbol, gross and new-exposure caps tie every strategy's position to the others', so a
     halt moves the PnL of strategies that are not halted, and a breach found before a halt may move
-    or vanish once it is applied. The engine applies the earliest breach of a chunk and makes the
-    chunk again (in one chunk, or in chunks of 50 bars, where cuts being caught up, scans and
+    or vanish once it is applied. The engine applies the earliest breach of a chunk and starts the
+    next chunk after it (chunks of 2048 bars, or of 50, where cuts being caught up, scans and
     slippage windows cross chunk boundaries); the halts and every component must be the
     reference's."""
     import python_udfs.backtest_engine as engine
