@@ -204,16 +204,18 @@ def _freeze(weights: FloatArray, cells: FrozenCells, in_place: bool = False) -> 
     return out
 
 
-def _freeze_span(weights: FloatArray, cells: FrozenCells, first: int, earlier: FloatArray) -> None:
+def _freeze_span(weights: FloatArray, cells: FrozenCells, first: int, sources: IntArray, earlier: FloatArray) -> None:
     """_freeze for the bars [first, first + len(weights)) of a chunk, in place: a frozen cell whose
-    run began before the chunk carries that bar's weight from `earlier` (full-size, final there)."""
+    run began before the chunk carries that bar's weight from `earlier` (the rows of the bars
+    `sources`, every bar a frozen run carries, final before the chunk)."""
     lo, hi = np.searchsorted(cells.bar, [first, first + weights.shape[0]])
     if lo == hi:
         return
     bar, column, source = cells.bar[lo:hi] - first, cells.column[lo:hi], cells.source[lo:hi]
     inside = source >= first
-    carried = np.where(inside, weights[np.maximum(source - first, 0), column],
-                       np.where(source >= 0, earlier[np.maximum(source, 0), column], 0.0))
+    row = np.minimum(np.searchsorted(sources, source), max(sources.size - 1, 0))
+    before = earlier[row, column] if sources.size else np.zeros(source.size)
+    carried = np.where(inside, weights[np.maximum(source - first, 0), column], np.where(source >= 0, before, 0.0))
     weights[bar, column] = carried
 
 
@@ -240,6 +242,8 @@ class _Run(NamedTuple):
     strategy_view: ColumnReturns
     symbol_view: ColumnReturns
     members: IntArray
+    frozen_sources: IntArray
+    """The bars whose weights a run of untradable bars carries (sorted)."""
 
 
 CHUNK_BARS = 2048
@@ -293,8 +297,11 @@ class _Sweep:
         n_bars, n_symbols = run.tradable.shape
         n_strategies = run.book.symbol.size
         switches = run.settings.switches
-        self.targets = np.zeros((n_bars, n_strategies))
-        """The caps' targets, frozen where a strategy cannot trade (what the new-exposure layer sees)."""
+        # The caps' targets, frozen where a strategy cannot trade (what the new-exposure layer sees): of
+        # the last chunk made (from bar targets_from) and of the bars frozen runs carry.
+        self.targets = np.zeros((0, n_strategies))
+        self.targets_from = 0
+        self.source_targets = np.zeros((run.frozen_sources.size, n_strategies))
         self.positions = np.zeros((n_bars, n_strategies))
         self.binding_layer = np.zeros((n_bars, n_strategies), dtype=np.int8)
         self.strategy_pnl = (np.empty((n_bars, n_strategies)), np.empty((n_bars, n_strategies)))
@@ -329,16 +336,22 @@ def _make_chunk(run: _Run, sweep: _Sweep, halted_from: IntArray, first: int, sto
     trades = _chunk_trades(run.trades, first, stop)
     local_halts = halted_from - first
     sides = _raw_sides(trades, book.symbol.size, stop - first, local_halts)
-    weights = np.multiply(sides, book.weight[None, :], out=np.empty(sides.shape))
+    # one matrix, the chunk's rows of the positions, goes through targets, caps, frozen cells and the
+    # new-exposure cap
+    weights = np.multiply(sides, book.weight[None, :], out=sweep.positions[first:stop])
     nominal, runs = _holding(trades, book, stop - first, local_halts)
     capped = cap_targets(weights, book.symbol, n_symbols, limits, in_place=True, nominal=nominal, runs=runs)
-    _freeze_span(weights, run.frozen, first, sweep.targets)
-    sweep.targets[first:stop] = weights
+    _freeze_span(weights, run.frozen, first, run.frozen_sources, sweep.source_targets)
+    lo, hi = np.searchsorted(run.frozen_sources, span)
+    sweep.source_targets[lo:hi] = weights[run.frozen_sources[lo:hi] - first]
     held = sweep.positions[first - 1] if first > 0 else None
-    catching_up = first > 0 and not np.array_equal(sweep.positions[first - 1], sweep.targets[first - 1])
+    # a cut made before the chunk is still being caught up when the positions held are not the targets
+    catching_up = first > 0 and not np.array_equal(held, sweep.targets[first - 1 - sweep.targets_from])
+    sweep.targets, sweep.targets_from = weights.copy(), first
     positions = limit_new_exposure(weights, run.tradable[first:stop], book.symbol, limits.max_new_exposure_per_bar,
                                    in_place=True, initial=held, catching_up=catching_up)
-    sweep.positions[first:stop] = positions.weights
+    if positions.weights is not weights:  # the caps and the cap of new exposure edit the chunk's rows in place
+        sweep.positions[first:stop] = positions.weights
     sweep.sequential_bars += positions.sequential_bars
     # As in run_target_weights: a strategy whose symbol cannot trade at the bar is not cut by the
     # new-exposure layer there, though it may still sit below its target from an earlier cut.
@@ -473,9 +486,10 @@ def run_backtest(market: Market, book: StrategyBook, settings: EngineSettings) -
     returns = symbol_returns(market, settings.execution_mode)
     resume_bars = resumes.resume_bars_by_symbol()
     symbols = np.arange(n_symbols)
-    run = _Run(market, book, settings, signal_trades(book, resume_bars), tradable, frozen_cells(tradable, book.symbol),
-               returns, column_returns(returns, book.symbol), column_returns(returns, symbols),
-               symbol_members(book.symbol, n_symbols))
+    frozen = frozen_cells(tradable, book.symbol)
+    run = _Run(market, book, settings, signal_trades(book, resume_bars), tradable, frozen, returns,
+               column_returns(returns, book.symbol), column_returns(returns, symbols),
+               symbol_members(book.symbol, n_symbols), unique_sorted(frozen.source[frozen.source >= 0]))
     # The sweep: chunk by chunk of bars, each made from the final state of the bars before it. The
     # earliest breach in a chunk is exact (nothing before it depends on a later halt), and so are the
     # chunk's bars up to it: they stand, the breach is applied (acting from the next bar), and the
