@@ -38,6 +38,8 @@ N_STRATEGIES = 100
 SEED = 20240101
 FUNDING_EVERY = 96  # 8 hours of 5-minute bars
 BASELINE_BARS = 5_000
+PANDAS_LOOP_BARS = 500
+"""Bars of the pandas loop's slice: it runs at tens of thousands of updates per second."""
 REPEATS = 3  # timed runs per measurement, in one process; the fastest is reported (the machine may be busy)
 VECTORBT_INSTALL_TIMEOUT_S = 1800
 VECTORBT_RUN_TIMEOUT_S = 1800
@@ -320,6 +322,104 @@ print(json.dumps({"bars": int(close.shape[0]), "strategies": int(close.shape[1])
 '''
 
 
+PANDAS_LOOP_SCRIPT = PEAK_RSS_SOURCE + r'''
+"""Run by the bench's pandas venv: python this.py case.npz n_bars fee repeats out.npy -> one JSON line.
+loop_backtest's model written as a plain pandas loop: the market and signals in DataFrames, the
+state in Series, one bar and one strategy at a time."""
+import json, math, sys, time
+import numpy as np
+import pandas as pd
+
+case = np.load(sys.argv[1])
+n_bars, fee, repeats, out_path = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+open_ = pd.DataFrame(case["open"][:n_bars])
+close = pd.DataFrame(case["close"][:n_bars])
+funding = pd.DataFrame(case["funding"][:n_bars])
+signal = pd.DataFrame(case["signal"][:n_bars])
+strategies = pd.DataFrame({"symbol": case["symbol"], "weight": case["weight"], "lag": case["entry_lag"],
+                           "horizon": case["horizon"]})
+
+def run():
+    last_close = pd.Series(case["initial_close"], dtype="float64")
+    side = pd.Series(0, index=strategies.index)
+    until = pd.Series(-1, index=strategies.index)
+    held = pd.Series(0.0, index=strategies.index)
+    net = pd.DataFrame(0.0, index=close.index, columns=strategies.index)
+    for k in range(n_bars):
+        open_row, close_row, funding_row = open_.iloc[k], close.iloc[k], funding.iloc[k]
+        for s, strategy in strategies.iterrows():
+            u = k - int(strategy["lag"])
+            if u >= 0 and signal.iat[u, s] != 0:
+                side.iat[s] = signal.iat[u, s]
+                until.iat[s] = k + int(strategy["horizon"]) - 1
+            target = side.iat[s] * strategy["weight"] if k <= until.iat[s] else 0.0
+            j = int(strategy["symbol"])
+            o, c, previous = open_row.iat[j], close_row.iat[j], held.iat[s]
+            if math.isnan(o) or math.isnan(c):
+                position = previous
+                gross = math.nan if position != 0.0 else 0.0
+            else:
+                position = target
+                gross = 0.0
+                if previous != 0.0:
+                    gross += previous * (o / last_close.iat[j] - 1.0)
+                if position != 0.0:
+                    gross += position * (c / o - 1.0)
+            paid_funding = -position * funding_row.iat[j] if position != 0.0 else 0.0
+            net.iat[k, s] = gross - abs(position - previous) * fee + paid_funding
+            held.iat[s] = position
+        last_close = last_close.where(close_row.isna(), close_row)
+    return net
+
+times = []
+for _ in range(repeats):
+    started = time.perf_counter()
+    net = run()
+    times.append(time.perf_counter() - started)
+np.save(out_path, net.to_numpy())
+print(json.dumps({"bars": n_bars, "strategies": int(strategies.shape[0]), "seconds": min(times), "runs_s": times,
+                  "pandas": pd.__version__, "peak_rss_mb": peak_rss_mb()}))
+'''
+
+
+def _pandas_loop_row(workdir: Path, data_root: Path, case_path: Path) -> dict[str, object]:
+    """loop_backtest's model as a plain pandas loop (in the bench's pandas venv) on the first
+    PANDAS_LOOP_BARS bars, checked against the engine on the same slice; `skipped` when pandas
+    cannot be installed or run."""
+    from python_udfs.backtest_engine import run_backtest
+
+    row: dict[str, object] = {
+        "stage": "backtest",
+        "case": f"pandas_loop_baseline: plain pandas loop over bars x strategies (DataFrames, Series state), RAN ON A "
+                f"SLICE: first {PANDAS_LOOP_BARS:,} bars x {N_STRATEGIES} strategies; fee + funding only (no caps, "
+                "halts, spread, impact, symbol rows)"}
+    venv = (data_root / "bench" / "pandas-venv").resolve()
+    python, status = bench_venv_python(venv, "pandas", VECTORBT_INSTALL_TIMEOUT_S)
+    if python is None:
+        return {**row, "status": f"skipped: {status}"}
+    script, net_path = workdir / "bench_pandas_loop.py", workdir / "pandas_loop_net.npy"
+    script.write_text(PANDAS_LOOP_SCRIPT)
+    case = _slice(_load(str(case_path)), PANDAS_LOOP_BARS)
+    market, book, settings = _inputs(case, "loop_check")
+    fee = settings.costs.fee_bps * 1e-4
+    try:
+        out = subprocess.run([str(python), str(script), str(case_path), str(PANDAS_LOOP_BARS), repr(fee), str(REPEATS),
+                              str(net_path)], capture_output=True, text=True, timeout=VECTORBT_RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired as error:
+        return {**row, "status": f"skipped: {error}"}
+    if out.returncode != 0:
+        return {**row, "status": f"skipped: {out.stderr.strip()[-300:]}"}
+    theirs = json.loads(out.stdout.strip().splitlines()[-1])
+    pandas_net, engine_net = np.load(net_path), run_backtest(market, book, settings).strategies.net
+    if not np.array_equal(np.isnan(pandas_net), np.isnan(engine_net)):
+        raise AssertionError("pandas loop baseline: unknown-PnL cells differ from the engine's")
+    both = np.isfinite(pandas_net)
+    return {**row, "status": f"ok (venv {status}, pandas {theirs['pandas']})", "updates_per_s": round(_rate(theirs)),
+            "seconds": round(theirs["seconds"], 3), "runs_s": _rounded(theirs["runs_s"]),
+            "peak_rss_mb": round(theirs["peak_rss_mb"], 1), "slice_bars": PANDAS_LOOP_BARS,
+            "max_abs_diff_vs_engine": float(np.max(np.abs(pandas_net[both] - engine_net[both])))}
+
+
 def _run_vectorbt(python: Path, script: Path, case: Path, fee: float, capital: float) -> dict[str, Any]:
     out = subprocess.run([str(python), str(script), str(case), repr(fee), repr(capital), str(REPEATS)],
                          capture_output=True, text=True, timeout=VECTORBT_RUN_TIMEOUT_S)
@@ -433,6 +533,12 @@ def bench_backtest(workdir: Path, data_root: Path | None = None) -> list[dict[st
          "max_abs_diff_vs_engine": base["max_abs_diff_vs_engine"],
          "engine_full_speedup_vs_baseline": round(_rate(full) / _rate(base), 2),
          "engine_no_limits_speedup_vs_baseline": round(_rate(no_limits) / _rate(base), 2)})
+    pandas_loop = _pandas_loop_row(workdir, data_root, case_path)
+    if "updates_per_s" in pandas_loop:
+        pandas_loop.update(engine_full_speedup_vs_baseline=round(_rate(full) / float(pandas_loop["updates_per_s"]), 1),
+                           engine_tight_caps_speedup_vs_baseline=round(
+                               _rate(measured["engine_tight_caps"]) / float(pandas_loop["updates_per_s"]), 1))
+    results.append(pandas_loop)
     results.append(_vectorbt_row(workdir, data_root, case_path, CASE))
     return results
 

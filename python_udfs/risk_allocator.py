@@ -234,7 +234,8 @@ def _merge_changes(positions: FloatArray, bar: IntArray, column: IntArray,
     """The changes of the targets, redone at the bars solved one at a time and the bars after them."""
     redo = np.union1d(solved, solved + 1)
     redo = redo[redo < positions.shape[0]]
-    keep = ~np.isin(bar, redo)
+    # np.isin(bar, redo), by binary search in the sorted `redo` (several times faster on many changes)
+    keep = redo[np.minimum(np.searchsorted(redo, bar), redo.size - 1)] != bar
     new_bar, new_column = _changes_at(positions, redo, initial)
     bar, column = np.concatenate([bar[keep], new_bar]), np.concatenate([column[keep], new_column])
     order = np.lexsort((column, bar))
