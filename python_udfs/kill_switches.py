@@ -2,8 +2,9 @@
 
 Why vectorised detection: a halt is path dependent (it changes the PnL after it, which decides the
 next halt), but only after the halt bar. The engine therefore asks these functions for each
-strategy's *first* breach on the current path, applies the earliest one, and asks again; everything
-before the earliest breach is already final. Each question is a pass of numpy over the bars.
+strategy's *first* breach in a chunk of bars, applies the earliest one, and goes on after it;
+everything before the earliest breach is already final. Each question is a pass of numpy over the
+chunk's bars, carrying the scans' state (DrawdownScan) and the last legs across chunks.
 
 Triggers:
 - data staleness: a symbol without a price for at least `max_stale_bars` bars; positions on it are
