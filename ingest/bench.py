@@ -201,8 +201,8 @@ def main() -> int:
         print_table(results)
         print("bench: feature stage on 20 symbols x 2 years of synthetic 5m bars (a few minutes)...", flush=True)
         results += bench_features(Path(tmp))
-        print("bench: backtest engine on 100 strategies x 20 symbols x 1 year of synthetic 5m bars, a plain loop "
-              "and vectorbt (a few minutes)...", flush=True)
+        print("bench: backtest engine on 100 strategies x 20 symbols x 1 year of synthetic 5m bars, plain Python "
+              "and pandas loops on slices, and vectorbt (a few minutes)...", flush=True)
         results += bench_backtest(Path(tmp))
         print("bench: alpha bundle on 20 symbols x 1 year of synthetic 5m bars, and a per-bar loop on a slice "
               "(a few minutes)...", flush=True)
