@@ -194,13 +194,13 @@ def frozen_cells(tradable: BoolArray, symbol_of: IntArray) -> FrozenCells:
     return FrozenCells(cell_bar, column, source[index])
 
 
-def _freeze(weights: FloatArray, cells: FrozenCells, in_place: bool = False) -> FloatArray:
-    """A column cannot change where it cannot trade: carry the last tradable bar's weight (only the
-    untradable cells are touched; `in_place`: the caller hands `weights` over)."""
+def _freeze(weights: FloatArray, cells: FrozenCells) -> FloatArray:
+    """A column cannot change where it cannot trade: carry the last tradable bar's weight (a copy;
+    only the untradable cells are touched). _freeze_span over every bar."""
     if cells.bar.size == 0:
         return weights
-    out = weights if in_place else weights.copy()
-    out[cells.bar, cells.column] = np.where(cells.source >= 0, weights[np.maximum(cells.source, 0), cells.column], 0.0)
+    out = weights.copy()
+    _freeze_span(out, cells, 0, np.zeros(0, dtype=np.int64), np.zeros((0, weights.shape[1])))
     return out
 
 
@@ -336,8 +336,8 @@ def _make_chunk(run: _Run, sweep: _Sweep, halted_from: IntArray, first: int, sto
     trades = _chunk_trades(run.trades, first, stop)
     local_halts = halted_from - first
     sides = _raw_sides(trades, book.symbol.size, stop - first, local_halts)
-    # one matrix, the chunk's rows of the positions, goes through targets, caps, frozen cells and the
-    # new-exposure cap
+    # One matrix, the chunk's rows of the positions, goes through targets, caps, frozen cells and the
+    # new-exposure cap: each edits it in place.
     weights = np.multiply(sides, book.weight[None, :], out=sweep.positions[first:stop])
     nominal, runs = _holding(trades, book, stop - first, local_halts)
     capped = cap_targets(weights, book.symbol, n_symbols, limits, in_place=True, nominal=nominal, runs=runs)
@@ -350,8 +350,6 @@ def _make_chunk(run: _Run, sweep: _Sweep, halted_from: IntArray, first: int, sto
     sweep.targets, sweep.targets_from = weights.copy(), first
     positions = limit_new_exposure(weights, run.tradable[first:stop], book.symbol, limits.max_new_exposure_per_bar,
                                    in_place=True, initial=held, catching_up=catching_up)
-    if positions.weights is not weights:  # the caps and the cap of new exposure edit the chunk's rows in place
-        sweep.positions[first:stop] = positions.weights
     sweep.sequential_bars += positions.sequential_bars
     # As in run_target_weights: a strategy whose symbol cannot trade at the bar is not cut by the
     # new-exposure layer there, though it may still sit below its target from an earlier cut.
